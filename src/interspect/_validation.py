@@ -26,7 +26,9 @@ __all__ = [
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as an int, or raise if it is not an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}"
+        )
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
@@ -41,7 +43,9 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     """Raise unless ``value`` is one of ``choices`` (case-sensitive)."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported; accepted values: {', '.join(map(repr, choices))}")
+        raise ValueError(
+            f"{name}={value!r} is not supported; accepted values: {', '.join(map(repr, choices))}"
+        )
     return value
 
 
@@ -53,7 +57,9 @@ def check_seed(seed: Any) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"seed must be None, a non-negative integer or a numpy Generator, got {seed!r}")
+        raise TypeError(
+            f"seed must be None, a non-negative integer or a numpy Generator, got {seed!r}"
+        )
     return np.random.default_rng(int(seed))
 
 
@@ -69,13 +75,17 @@ def check_masks(X: Any, n: int | None = None, name: str = "X") -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array of shape (m, n) (one mask per row), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-d array of shape (m, n) (one mask per row), got shape {arr.shape}"
+        )
     if n is not None and arr.shape[1] != n:
         raise ValueError(f"{name} must have n={n} columns (one per feature), got shape {arr.shape}")
     if arr.dtype == np.uint8 or arr.dtype == bool:
         out = arr.astype(np.uint8, copy=False)
         if arr.dtype == np.uint8 and arr.size and out.max() > 1:
-            raise ValueError(f"{name} must contain only 0 and 1 (1 = feature kept), found value {int(out.max())}")
+            raise ValueError(
+                f"{name} must contain only 0 and 1 (1 = feature kept), found value {int(out.max())}"
+            )
         return np.ascontiguousarray(out)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be a numeric 0/1 array, got dtype {arr.dtype}")
@@ -93,10 +103,14 @@ def check_outputs(y: Any, m: int, name: str = "value_fn") -> np.ndarray:
     try:
         arr = np.asarray(y, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must return {m} floats (one per mask), got {type(y).__name__}") from exc
+        raise TypeError(
+            f"{name} must return {m} floats (one per mask), got {type(y).__name__}"
+        ) from exc
     arr = arr.reshape(-1) if arr.ndim > 1 and arr.size == m else arr
     if arr.shape != (m,):
-        raise ValueError(f"{name} must return an array of shape ({m},) (one float per mask), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must return an array of shape ({m},) (one float per mask), got shape {arr.shape}"
+        )
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr))
         raise ValueError(
@@ -119,7 +133,9 @@ def call_value_fn(
     ``update``; it is called after each batch.
     """
     if not callable(value_fn):
-        raise TypeError(f"value_fn must be callable (masks of shape (m, n) -> m floats), got {type(value_fn).__name__}")
+        raise TypeError(
+            f"value_fn must be callable (masks of shape (m, n) -> m floats), got {type(value_fn).__name__}"
+        )
     m = X.shape[0]
     if m == 0:
         return np.zeros(0)

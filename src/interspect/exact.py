@@ -19,7 +19,9 @@ def all_masks(n: int) -> np.ndarray:
     """All ``2^n`` masks as a ``(2^n, n)`` uint8 array; row ``r`` has ``x_i = (r >> i) & 1``."""
     n = check_n(n)
     if n > MAX_EXACT_N:
-        raise ValueError(f"n={n} is too large to enumerate all 2^n masks; at most n={MAX_EXACT_N} is supported")
+        raise ValueError(
+            f"n={n} is too large to enumerate all 2^n masks; at most n={MAX_EXACT_N} is supported"
+        )
     r = np.arange(2**n, dtype=np.int64)
     return ((r[:, None] >> np.arange(n)) & 1).astype(np.uint8)
 
@@ -61,7 +63,9 @@ def exact(
     """
     n = check_n(n)
     if n > MAX_EXACT_N:
-        raise ValueError(f"exact() enumerates all 2^n masks and supports n <= {MAX_EXACT_N}, got n={n}; use spex() or proxyspex()")
+        raise ValueError(
+            f"exact() enumerates all 2^n masks and supports n <= {MAX_EXACT_N}, got n={n}; use spex() or proxyspex()"
+        )
     X = all_masks(n)
     y = call_value_fn(value_fn, X, batch_size=batch_size)
     F = fwht(y) / 2.0**n

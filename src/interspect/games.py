@@ -62,14 +62,18 @@ class Game:
         return float(np.std(self._clean(X)))
 
 
-def _random_support(rng: np.random.Generator, n: int, n_terms: int, max_degree: int, min_degree: int = 1) -> list[tuple[int, ...]]:
+def _random_support(
+    rng: np.random.Generator, n: int, n_terms: int, max_degree: int, min_degree: int = 1
+) -> list[tuple[int, ...]]:
     max_degree = min(max_degree, n)
     support: set[tuple[int, ...]] = set()
     attempts = 0
     while len(support) < n_terms:
         attempts += 1
         if attempts > 100 * n_terms + 1000:
-            raise ValueError(f"cannot draw {n_terms} distinct terms of degree {min_degree}..{max_degree} over n={n} features")
+            raise ValueError(
+                f"cannot draw {n_terms} distinct terms of degree {min_degree}..{max_degree} over n={n} features"
+            )
         d = int(rng.integers(min_degree, max_degree + 1))
         support.add(tuple(sorted(rng.choice(n, size=d, replace=False).tolist())))
     return sorted(support, key=lambda k: (len(k), k))
@@ -96,7 +100,9 @@ class SparseFourierGame(Game):
         n_terms = check_positive_int(n_terms, "n_terms")
         max_degree = check_positive_int(max_degree, "max_degree")
         support = _random_support(self._rng, self.n, n_terms, max_degree)
-        mags = self._rng.uniform(low, high, size=len(support)) * self._rng.choice([-1.0, 1.0], size=len(support))
+        mags = self._rng.uniform(low, high, size=len(support)) * self._rng.choice(
+            [-1.0, 1.0], size=len(support)
+        )
         fourier = {(): float(self._rng.normal())}
         fourier.update({k: float(v) for k, v in zip(support, mags)})
         self.spectrum = Spectrum(fourier, self.n)
@@ -128,7 +134,9 @@ class HierarchicalGame(Game):
         n_top = check_positive_int(n_top, "n_top")
         if squash not in ("none", "tanh"):
             raise ValueError(f"squash={squash!r} is not supported; accepted values: 'none', 'tanh'")
-        tops = _random_support(self._rng, self.n, n_top, max_degree, min(min_degree, max_degree, self.n))
+        tops = _random_support(
+            self._rng, self.n, n_top, max_degree, min(min_degree, max_degree, self.n)
+        )
         mobius: dict[tuple[int, ...], float] = {}
         from itertools import combinations
 
@@ -157,7 +165,14 @@ class HierarchicalGame(Game):
 class DummyGame(Game):
     """Only the features in ``active`` matter, through a product (an AND): ``f = Π_{i∈active} x_i``."""
 
-    def __init__(self, n: int, active: tuple[int, ...] = (0,), *, noise_std: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        active: tuple[int, ...] = (0,),
+        *,
+        noise_std: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(n, noise_std=noise_std, seed=seed)
         self.active = tuple(sorted(int(i) for i in active))
         if any(i < 0 or i >= self.n for i in self.active):
@@ -168,7 +183,15 @@ class DummyGame(Game):
 class LinearGame(Game):
     """``f(x) = intercept + Σ_i w_i x_i``: every attribution method must recover ``w`` exactly."""
 
-    def __init__(self, n: int, *, weights: np.ndarray | None = None, intercept: float = 0.0, noise_std: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        *,
+        weights: np.ndarray | None = None,
+        intercept: float = 0.0,
+        noise_std: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(n, noise_std=noise_std, seed=seed)
         w = self._rng.normal(size=self.n) if weights is None else np.asarray(weights, dtype=float)
         if w.shape != (self.n,):

@@ -11,63 +11,77 @@ its own subsets: O(2^d) work, never O(2^n).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from functools import lru_cache
 from math import comb
 from typing import Literal
 
 import numpy as np
-from scipy.special import bernoulli
 
 __all__ = ["INDICES", "IndexName", "superset_transform", "index_weight", "fourier_weight"]
 
 IndexName = Literal["Fourier", "Moebius", "SV", "BV", "SII", "BII", "k-SII", "STII", "FSII", "FBII"]
-INDICES: tuple[str, ...] = ("Fourier", "Moebius", "SV", "BV", "SII", "BII", "k-SII", "STII", "FSII", "FBII")
+INDICES: tuple[str, ...] = (
+    "Fourier",
+    "Moebius",
+    "SV",
+    "BV",
+    "SII",
+    "BII",
+    "k-SII",
+    "STII",
+    "FSII",
+    "FBII",
+)
 #: Indices whose values depend on an explanation order ℓ (and cover all |T| <= ℓ, () included).
 ORDERED_INDICES = ("k-SII", "STII", "FSII", "FBII")
 
 
 @lru_cache(maxsize=64)
-def _bernoulli(m: int) -> np.ndarray:
-    # scipy uses B_1 = -1/2, the convention of the k-SII aggregation (Bord et al. 2023).
-    return bernoulli(m)
+def _bernoulli(m: int) -> tuple[Fraction, ...]:
+    """Bernoulli numbers B_0..B_m with B_1 = −1/2, the convention of the k-SII aggregation."""
+    B = [Fraction(1)]
+    for k in range(1, m + 1):
+        B.append(-sum(comb(k + 1, j) * B[j] for j in range(k)) / (k + 1))
+    return tuple(B)
 
 
-def index_weight(index: str, r: int, s: int, order: int) -> float:
+def index_weight(index: str, r: int, s: int, order: int) -> Fraction:
     """Möbius weight ``w(r, s)``: contribution of ``a(S)`` with ``|S| = r`` to ``I(T)``, ``|T| = s``.
 
-    Only called with ``s <= r``.
+    Only called with ``s <= r``. Exact rationals: the Fourier weights below are alternating sums
+    that would lose digits in floating point for high degrees.
     """
     d = r - s
+    one = Fraction(1)
     if index == "Moebius":
-        return 1.0 if d == 0 else 0.0
+        return one if d == 0 else Fraction(0)
     if index in ("SII", "SV"):
-        return 1.0 / (d + 1)
+        return Fraction(1, d + 1)
     if index in ("BII", "BV"):
-        return 0.5**d
+        return Fraction(1, 2**d)
     if index == "k-SII":
         if s == 0:
-            return 1.0 if r == 0 else 0.0  # () carries the baseline f(0)
+            return one if r == 0 else Fraction(0)  # () carries the baseline f(0)
         B = _bernoulli(max(order, 1))
-        return float(sum(comb(d, j) * B[j] / (d - j + 1) for j in range(0, min(order, r) - s + 1)))
+        return sum(
+            (comb(d, j) * B[j] / (d - j + 1) for j in range(0, min(order, r) - s + 1)), Fraction(0)
+        )
     if index == "STII":
         if s < order:
-            return 1.0 if d == 0 else 0.0
-        return 1.0 / comb(r, order)
+            return one if d == 0 else Fraction(0)
+        return Fraction(1, comb(r, order))
     if index == "FBII":
-        w = 1.0 if d == 0 else 0.0
+        w = one if d == 0 else Fraction(0)
         if r > order:
-            w += (-1) ** (order - s) * 0.5**d * comb(d - 1, order - s)
+            w += (-1) ** (order - s) * Fraction(comb(d - 1, order - s), 2**d)
         return w
     if index == "FSII":
-        w = 1.0 if d == 0 else 0.0
+        w = one if d == 0 else Fraction(0)
         if r > order and s > 0:
-            w += (
-                (-1) ** (order - s)
-                * s
-                / (s + order)
-                * comb(order, s)
-                * comb(r - 1, order)
-                / comb(r + order - 1, order + s)
+            w += (-1) ** (order - s) * Fraction(
+                s * comb(order, s) * comb(r - 1, order),
+                (s + order) * comb(r + order - 1, order + s),
             )
         return w
     raise ValueError(f"unknown index {index!r}")
@@ -78,7 +92,15 @@ def fourier_weight(index: str, d: int, s: int, order: int) -> float:
     """``G(d, s)``: contribution of a Fourier coefficient of degree ``d`` to ``I(T)``, ``|T| = s``."""
     if index == "Fourier":
         return 1.0 if d == s else 0.0
-    return float(sum(comb(d - s, j) * (-2.0) ** (s + j) * index_weight(index, s + j, s, order) for j in range(d - s + 1)))
+    return float(
+        sum(
+            (
+                comb(d - s, j) * (-2) ** (s + j) * index_weight(index, s + j, s, order)
+                for j in range(d - s + 1)
+            ),
+            Fraction(0),
+        )
+    )
 
 
 def superset_transform(

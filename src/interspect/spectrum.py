@@ -60,10 +60,14 @@ class Spectrum:
     [((0, 1), -2.0)]
     """
 
-    def __init__(self, fourier: Mapping[tuple[int, ...], float], n: int, *, n_queries: int = 0) -> None:
+    def __init__(
+        self, fourier: Mapping[tuple[int, ...], float], n: int, *, n_queries: int = 0
+    ) -> None:
         self._n = check_n(n)
         if not isinstance(fourier, Mapping):
-            raise TypeError(f"fourier must be a dict {{tuple of feature indices: float}}, got {type(fourier).__name__}")
+            raise TypeError(
+                f"fourier must be a dict {{tuple of feature indices: float}}, got {type(fourier).__name__}"
+            )
         merged: dict[tuple[int, ...], float] = {}
         for key, value in fourier.items():
             k = _normalise_key(key, self._n)
@@ -78,7 +82,9 @@ class Spectrum:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_mobius(cls, mobius: Mapping[tuple[int, ...], float], n: int, *, n_queries: int = 0) -> Spectrum:
+    def from_mobius(
+        cls, mobius: Mapping[tuple[int, ...], float], n: int, *, n_queries: int = 0
+    ) -> Spectrum:
         """Build a spectrum from Möbius coefficients (Harsanyi dividends) ``a(S)``.
 
         ``F(k) = (−1)^{|k|} Σ_{S ⊇ k} a(S) / 2^{|S|}``.
@@ -127,7 +133,11 @@ class Spectrum:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Spectrum):
             return NotImplemented
-        return self._n == other._n and self.fourier == other.fourier and self.n_queries == other.n_queries
+        return (
+            self._n == other._n
+            and self.fourier == other.fourier
+            and self.n_queries == other.n_queries
+        )
 
     # ------------------------------------------------------------------ evaluation
     def _member_matrix(self) -> sp.csr_matrix:
@@ -164,9 +174,13 @@ class Spectrum:
     # ------------------------------------------------------------------ conversions
     def mobius(self, *, tol: float = 0.0) -> dict[tuple[int, ...], float]:
         """Möbius coefficients ``a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k)``; ``f(x) = Σ_S a(S) Π_{i∈S} x_i``."""
-        return superset_transform(self._keys, self._values, lambda d, s: fourier_weight("Moebius", d, s, 0), tol=tol)
+        return superset_transform(
+            self._keys, self._values, lambda d, s: fourier_weight("Moebius", d, s, 0), tol=tol
+        )
 
-    def interactions(self, index: str = "Moebius", order: int | None = None, *, tol: float = 0.0) -> dict[tuple[int, ...], float]:
+    def interactions(
+        self, index: str = "Moebius", order: int | None = None, *, tol: float = 0.0
+    ) -> dict[tuple[int, ...], float]:
         """Interaction scores of every set the index covers, as ``{key: value}``.
 
         Parameters
@@ -192,24 +206,63 @@ class Spectrum:
             order = check_positive_int(order, "order", minimum=1)
         if index in ("SV", "BV"):
             if order not in (None, 1):
-                raise ValueError(f"order={order} is not supported for index {index!r}; it is a first-order index (order=None or 1)")
-            values = superset_transform(self._keys, self._values, lambda d, s: fourier_weight(index, d, s, 1), min_size=1, max_size=1, tol=tol)
-            return {(i,): values.get((i,), 0.0) for i in range(self._n) if abs(values.get((i,), 0.0)) > tol or tol == 0.0}
+                raise ValueError(
+                    f"order={order} is not supported for index {index!r}; it is a first-order index (order=None or 1)"
+                )
+            values = superset_transform(
+                self._keys,
+                self._values,
+                lambda d, s: fourier_weight(index, d, s, 1),
+                min_size=1,
+                max_size=1,
+                tol=tol,
+            )
+            return {
+                (i,): values.get((i,), 0.0)
+                for i in range(self._n)
+                if abs(values.get((i,), 0.0)) > tol or tol == 0.0
+            }
         if index in ("Fourier", "Moebius"):
             if index == "Fourier":
-                return {k: v for k, v in zip(self._keys, self._values.tolist()) if (order is None or len(k) <= order) and abs(v) > tol}
-            return superset_transform(self._keys, self._values, lambda d, s: fourier_weight("Moebius", d, s, 0), max_size=order, tol=tol)
+                return {
+                    k: v
+                    for k, v in zip(self._keys, self._values.tolist())
+                    if (order is None or len(k) <= order) and abs(v) > tol
+                }
+            return superset_transform(
+                self._keys,
+                self._values,
+                lambda d, s: fourier_weight("Moebius", d, s, 0),
+                max_size=order,
+                tol=tol,
+            )
         ell = 2 if order is None else order
         lo = 0 if index in ORDERED_INDICES else 1
-        return superset_transform(self._keys, self._values, lambda d, s: fourier_weight(index, d, s, ell), min_size=lo, max_size=ell, tol=tol)
+        return superset_transform(
+            self._keys,
+            self._values,
+            lambda d, s: fourier_weight(index, d, s, ell),
+            min_size=lo,
+            max_size=ell,
+            tol=tol,
+        )
 
-    def top(self, k: int = 10, *, index: str = "Moebius", order: int | None = None, include_empty: bool = False) -> list[tuple[tuple[int, ...], float]]:
+    def top(
+        self,
+        k: int = 10,
+        *,
+        index: str = "Moebius",
+        order: int | None = None,
+        include_empty: bool = False,
+    ) -> list[tuple[tuple[int, ...], float]]:
         """The ``k`` largest interactions by absolute value, as ``[(key, value), ...]``.
 
         The constant ``()`` is left out unless ``include_empty``; ties are broken by key.
         """
         k = check_positive_int(k, "k", minimum=1)
-        items = [(key, v) for key, v in self.interactions(index, order).items() if include_empty or key]
+        items = [
+            (key, v) for key, v in self.interactions(index, order).items() if include_empty or key
+        ]
         items.sort(key=lambda kv: (-abs(kv[1]), len(kv[0]), kv[0]))
         return items[:k]
 
@@ -228,7 +281,9 @@ class Spectrum:
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, Mapping) or data.get("format") != _JSON_FORMAT:
             raise ValueError(f"not an interspect spectrum (expected 'format': {_JSON_FORMAT!r})")
-        return cls({tuple(k): v for k, v in data["terms"]}, data["n"], n_queries=data.get("n_queries", 0))
+        return cls(
+            {tuple(k): v for k, v in data["terms"]}, data["n"], n_queries=data.get("n_queries", 0)
+        )
 
     def to_json(self, path: str | PathLike[str]) -> None:
         """Write the spectrum to ``path`` as JSON; lossless (``from_json`` gives an equal object)."""
