@@ -142,7 +142,12 @@ class HFCausalLM:
         """Token ids of a continuation, or a one-line error if the tokenizer cannot encode it."""
         if not isinstance(text, str) or text == "":
             raise ValueError(f"{what} must be a non-empty string, got {text!r}")
-        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        try:
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        except (TypeError, ValueError, UnicodeError) as exc:
+            raise ValueError(
+                f"{what}={text!r} cannot be encoded by the tokenizer of {self.name} ({exc})"
+            ) from None
         unk = self.tokenizer.unk_token_id
         if not ids or (unk is not None and unk in ids and self.tokenizer.unk_token not in text):
             raise ValueError(
@@ -155,6 +160,12 @@ class HFCausalLM:
                 f"(it decodes back as {self.tokenizer.decode(ids)!r})"
             )
         return ids
+
+    def _continuation_ids(self, text: str) -> list[int]:
+        memo = self.__dict__.setdefault("_cont_memo", {})
+        if text not in memo:
+            memo[text] = self.check_continuation(text)
+        return memo[text]
 
     # -- model calls ---------------------------------------------------------------------------
     def generate(self, prompt: str, *, max_new_tokens: int = 32) -> str:
@@ -257,7 +268,7 @@ class HFCausalLM:
         """
         torch = self._torch
         enc = [self.encode(p) for p in prompts]
-        continuations = [self.check_continuation(c) for c in continuations]
+        continuations = [self._continuation_ids(c) for c in continuations]
         out = np.empty((len(prompts), len(continuations)))
         with torch.inference_mode():
             if all(len(c) == 1 for c in continuations):

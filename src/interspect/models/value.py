@@ -143,6 +143,11 @@ class TextValueFunction:
 
         # -- scorer ---------------------------------------------------------------------------
         is_clf = lm.kind == "classifier"
+        if is_clf and labels is not None:
+            raise ValueError(
+                f"labels={labels!r} are continuations for a causal LM's margin scorer; {lm.name} is "
+                "a sequence classifier: pick its class with target=<class name or index>"
+            )
         if scorer == "auto":
             scorer = "class_logit" if is_clf else ("margin" if labels is not None else "logprob")
         if is_clf and scorer != "class_logit":
