@@ -65,7 +65,8 @@ def proxyspex(
     progress : callable or tqdm-like, optional
         Called after every batch as ``progress(done, total)`` or ``progress.update(k)``.
     n_jobs : int, optional
-        Threads for the tree library (default ``min(2, cpu count)``).
+        Threads for the tree library and linear algebra (default 1: deterministic, and on a
+        busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
     energy : float, default 0.95
         Fraction of the proxy's non-constant Fourier energy kept before the re-fit.
 
@@ -122,20 +123,26 @@ def _spectrum_from_samples(
         fit = ProxyFit(ens, {}, float("nan"), len(ens.trees), np.arange(n))
     else:
         fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
-    table = ensemble_keytable(fit.ensemble, n)
     max_terms = max(1, min(m // 4, _MAX_TERMS))
-    # Nested supports: the energy cut asked for, then richer ones; GCV of the ridge picks.
+    # Nested supports per candidate proxy: the energy cut asked for, then richer ones; the GCV
+    # error of the ridge re-fit (an estimate of the error on fresh masks) picks among them all.
     levels = [energy] + [e for e in _RICHER_ENERGY if e > energy]
-    sizes = [len(truncate_table(table, energy=e, max_terms=max_terms)) for e in levels]
-    idx = truncate_table(table, energy=levels[-1], max_terms=max_terms)
-    keys = table.keys(idx)
-    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-        const, coef, alpha = refit(keys, X, y, sizes=sizes)
+    best: tuple[float, list[tuple[int, ...]], float, np.ndarray] | None = None
+    for ens in fit.candidates or [fit.ensemble]:
+        table = ensemble_keytable(ens, n)
+        sizes = [len(truncate_table(table, energy=e, max_terms=max_terms)) for e in levels]
+        keys = table.keys(truncate_table(table, energy=levels[-1], max_terms=max_terms))
+        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+            const, coef, alpha, gcv = refit(keys, X, y, sizes=sizes)
+        if best is None or gcv < best[0]:
+            best = (gcv, keys, const, coef)
+            if info is not None:
+                info.update(fit=fit, n_proxy_terms=len(table), n_kept=len(keys), alpha=alpha, gcv=gcv)
+    assert best is not None
+    _, keys, const, coef = best
     keep = coef != 0.0
     keys = [k for k, kp in zip(keys, keep) if kp]
     coef = coef[keep]
-    if info is not None:
-        info.update(fit=fit, n_proxy_terms=len(table), n_kept=len(keys), alpha=alpha)
     fourier = {(): const}
     fourier.update(zip(keys, coef.tolist()))
     return Spectrum(fourier, n, n_queries=m)

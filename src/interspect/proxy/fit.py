@@ -10,13 +10,12 @@ not use them, and every boosting round costs time proportional to the number of 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from interspect.proxy.tree_spectrum import TreeEnsemble, ensemble_from_model
+from interspect.proxy.tree_spectrum import TreeEnsemble, average_ensembles, ensemble_from_model
 
 __all__ = ["fit_proxy", "ProxyFit"]
 
@@ -38,6 +37,7 @@ class ProxyFit:
     n_trees: int
     features: np.ndarray
     trials: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[TreeEnsemble] = field(default_factory=list)
 
 
 def _import_backend(name: str) -> Any:
@@ -150,7 +150,7 @@ def fit_proxy(
 ) -> ProxyFit:
     """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring."""
     m, n = X.shape
-    n_jobs = n_jobs or min(2, os.cpu_count() or 1)
+    n_jobs = n_jobs or 1  # OpenMP threads busy-wait: on a shared machine more threads can be far slower
     seed = int(rng.integers(2**31 - 1))
     be = _Backend(backend, n_jobs, seed)
     Xf = X.astype(np.float32)
@@ -164,18 +164,21 @@ def fit_proxy(
     shallow = min(3, max_degree)
     if n_va == 0:
         model, best, r2 = be.train(Xf, y, None, None, depth=shallow, lr=0.1, rounds=200, patience=0, min_leaf=1)
-        return ProxyFit(be.ensemble(model, best), {"depth": shallow, "learning_rate": 0.1}, float("nan"), best, features, trials)
+        ens = be.ensemble(model, best)
+        return ProxyFit(ens, {"depth": shallow, "learning_rate": 0.1}, float("nan"), best, features, trials, [ens])
     Xtr, ytr, Xva, yva = Xf[tr], y[tr], Xf[va], y[va]
 
-    def run(depth: int, lr: float, rounds: int, cols: np.ndarray) -> tuple[Any, int, float]:
+    fitted: list[tuple[float, int, float, Any, int, np.ndarray]] = []
+
+    def run(depth: int, lr: float, rounds: int, cols: np.ndarray) -> None:
         model, best, r2 = be.train(Xtr[:, cols], ytr, Xva[:, cols], yva, depth=depth, lr=lr, rounds=rounds, patience=max(20, int(3 / lr)), min_leaf=min_leaf)
         trials.append({"depth": depth, "learning_rate": lr, "n_trees": best, "holdout_r2": r2, "n_features": len(cols)})
-        return model, best, r2
+        fitted.append((r2, depth, lr, model, best, cols))
 
-    # 1) A quick, coarse fit on all features; it is also the first candidate.
-    model, best, r2 = run(deep, 0.3, 300, features)
-    cand = [(r2, deep, 0.3, model, best, features)]
+    # 1) A quick, coarse fit on all features; it also tells which features the trees use.
+    run(deep, 0.3, 300, features)
     if screen and n > 32:
+        _, _, _, model, best, _ = fitted[0]
         gain = be.gains(model, best, n)
         top = np.argsort(-gain, kind="stable")[:_SCREEN_KEEP]
         keep = gain > _SCREEN_GAIN * gain.sum()
@@ -183,16 +186,20 @@ def fit_proxy(
         used = np.flatnonzero(keep)
         if 0 < len(used) < n:
             features = used
-    # 2) Finer learning rates on the screened columns; deeper and shallower trees.
-    for depth, lr in ((deep, 0.1), (shallow, 0.1)):
-        if depth == shallow and shallow == deep:
-            continue
-        model, best, r2 = run(depth, lr, 3000, features)
-        cand.append((r2, depth, lr, model, best, features))
-    r2, depth, lr, model, best, cols = max(cand, key=lambda c: c[0])
+    # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees;
+    # 3) the better of the two again with a third of the learning rate (more, smaller steps).
+    for depth in dict.fromkeys((deep, shallow)):
+        run(depth, 0.1, 3000, features)
+    r2, depth, lr, _, _, cols = max(fitted, key=lambda c: c[0])
     if lr > 0.05:
-        m2, b2, r22 = run(depth, lr / 3, 6000, cols)
-        if r22 > r2:
-            r2, lr, model, best = r22, lr / 3, m2, b2
-    ens = be.ensemble(model, best).remap(cols)
-    return ProxyFit(ens, {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials)
+        run(depth, lr / 3, 6000, cols)
+    best_single = max(fitted, key=lambda c: c[0])
+    r2, depth, lr, model, best, cols = best_single
+    candidates = [be.ensemble(model, best).remap(cols)]
+    # The best deep and the best shallow model, averaged: their spectra cover each other's gaps
+    # (shallow trees generalise better from few samples, deep ones see the high orders).
+    by_depth = {d: max((c for c in fitted if c[1] == d), key=lambda c: c[0]) for d in dict.fromkeys((deep, shallow))}
+    if len(by_depth) == 2:
+        parts = [be.ensemble(c[3], c[4]).remap(c[5]) for c in by_depth.values()]
+        candidates.append(average_ensembles(parts))
+    return ProxyFit(candidates[0], {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials, candidates)

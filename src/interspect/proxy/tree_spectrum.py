@@ -21,7 +21,7 @@ import numpy as np
 from interspect._validation import check_n
 from interspect.spectrum import Spectrum
 
-__all__ = ["tree_spectrum", "TreeEnsemble", "KeyTable", "ensemble_from_model"]
+__all__ = ["tree_spectrum", "TreeEnsemble", "KeyTable", "ensemble_from_model", "average_ensembles"]
 
 _LGB_ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| below it counts as zero for zero-as-missing
 
@@ -81,6 +81,13 @@ class TreeEnsemble:
                 node[idx[~done]] = nxt[~done]
             out += t.leaf_value[leaf]
         return self.offset + self.scale * out
+
+
+def average_ensembles(parts: list[TreeEnsemble]) -> TreeEnsemble:
+    """The equal-weight average of several ensembles, as one ensemble."""
+    w = 1.0 / len(parts)
+    trees = [_Tree(t.feature, t.child0, t.child1, t.leaf_value * (e.scale * w)) for e in parts for t in e.trees]
+    return TreeEnsemble(trees, w * sum(e.offset for e in parts), 1.0, {"averaged": len(parts)})
 
 
 def _depth(t: _Tree) -> int:

@@ -155,7 +155,7 @@ def refit(
     *,
     sizes: list[int] | None = None,
     alphas: np.ndarray | None = None,
-) -> tuple[float, np.ndarray, float]:
+) -> tuple[float, np.ndarray, float, float]:
     """Ridge re-fit of the Fourier coefficients of ``keys`` on all samples, α (and size) by GCV.
 
     The constant is an unpenalised intercept. For every candidate α the generalised
@@ -180,15 +180,16 @@ def refit(
 
     Returns
     -------
-    (constant, coefficients, alpha)
-        Coefficients aligned with ``keys``; the chosen absolute penalty.
+    (constant, coefficients, alpha, gcv)
+        Coefficients aligned with ``keys``; the chosen absolute penalty; its GCV error (mean
+        squared, an estimate of the error on fresh masks).
 
     Examples
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).integers(0, 2, size=(200, 4))
     >>> y = 1.0 + 0.5 * (-1.0) ** (X[:, 0] + X[:, 2])
-    >>> c, w, _ = refit([(0, 2), (1,)], X, y)
+    >>> c, w, _, _ = refit([(0, 2), (1,)], X, y)
     >>> round(c, 3), np.round(w, 3).tolist()
     (1.0, [0.5, 0.0])
     """
@@ -197,7 +198,7 @@ def refit(
     m = X.shape[0]
     K = len(keys)
     if K == 0:
-        return float(y.mean()), np.zeros(0), 0.0
+        return float(y.mean()), np.zeros(0), 0.0, float(np.var(y)) * m / max(m - 1, 1)
     sizes = sorted({min(max(int(s), 1), K) for s in (sizes or [K])})
     rel = np.logspace(-8, 1, 28) if alphas is None else np.asarray(alphas, dtype=float)
     Phi = fourier_design(keys, X, np.float32)
@@ -227,5 +228,5 @@ def refit(
                 w = np.zeros(K)
                 w[:size] = V @ (z / (s2 + a))
                 best = (gcv, size, float(a), w)
-    _, _, a, w = best
-    return ybar - float(mu @ w), w, a
+    gcv, _, a, w = best
+    return ybar - float(mu @ w), w, a, gcv / m
