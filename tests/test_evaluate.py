@@ -112,3 +112,16 @@ def test_recovery_brute_force_definition():
     assert set(rec.true) == {(0,), (1, 2), (3, 4, 5)}
     assert set(rec.found) == {(0,), (1, 2), (7,)}
     assert rec.precision == pytest.approx(2 / 3) and rec.recall == pytest.approx(2 / 3)
+
+
+def test_time_limit_falls_back_to_a_valid_good_mask():
+    from interspect.baselines import faith_banzhaf
+    from interspect.evaluate import _greedy_minimise, _polynomial
+
+    g = games.HierarchicalGame(n=40, n_top=6, min_degree=2, max_degree=4, squash="tanh", seed=1)
+    s = faith_banzhaf(g, 40, 900, order=2)  # dense order-2 surrogate: 820 pair terms
+    x = removal_mask(s, 4, direction="down", time_limit=1e-3)
+    assert int((x == 0).sum()) == 4
+    _, lin, higher = _polynomial(s)
+    greedy = _greedy_minimise(40, lin, higher, 4)
+    assert s.predict(x[None, :])[0] <= s.predict(greedy[None, :])[0] + 1e-12

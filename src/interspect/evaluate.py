@@ -94,7 +94,25 @@ def _polynomial(spectrum: Spectrum) -> tuple[float, np.ndarray, list[tuple[tuple
     return const, lin, higher
 
 
-def _minimise_polynomial(n: int, lin: np.ndarray, higher: list[tuple[tuple[int, ...], float]], r: int) -> np.ndarray:
+def _greedy_minimise(n: int, lin: np.ndarray, higher: list[tuple[tuple[int, ...], float]], r: int) -> np.ndarray:
+    """Remove one feature at a time, each time the one that lowers the polynomial most."""
+    spectrum = Spectrum.from_mobius({(i,): float(lin[i]) for i in range(n)} | dict(higher), n)
+    x = np.ones(n, dtype=np.uint8)
+    for _ in range(r):
+        kept = np.flatnonzero(x)
+        trial = np.repeat(x[None, :], len(kept), axis=0)
+        trial[np.arange(len(kept)), kept] = 0
+        x = trial[int(np.argmin(spectrum.predict(trial)))]
+    return x
+
+
+def _poly_value(x: np.ndarray, lin: np.ndarray, higher: list[tuple[tuple[int, ...], float]]) -> float:
+    return float(lin @ x + sum(v for k, v in higher if all(x[i] for i in k)))
+
+
+def _minimise_polynomial(
+    n: int, lin: np.ndarray, higher: list[tuple[tuple[int, ...], float]], r: int, time_limit: float | None = None
+) -> np.ndarray:
     """Exactly minimise ``Σ lin_i x_i + Σ a_S Π_{i∈S} x_i`` over x ∈ {0,1}^n with ``Σ x = n − r``.
 
     Each product gets a variable y_S ∈ [0, 1]. Only the side of the linearisation (SPEC §6) that
@@ -145,16 +163,27 @@ def _minimise_polynomial(n: int, lin: np.ndarray, higher: list[tuple[tuple[int, 
                 row += 1
     A = coo_matrix((data, (rows, cols)), shape=(row, n + m)).tocsr()
     integrality = np.concatenate([np.ones(n), np.zeros(m)])
+    options: dict[str, Any] = {"mip_rel_gap": 0.0}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
     res = milp(
         c,
         constraints=LinearConstraint(A, np.array(lb), np.array(ub)),
         integrality=integrality,
         bounds=Bounds(np.zeros(n + m), np.ones(n + m)),
-        options={"mip_rel_gap": 0.0},
+        options=options,
     )
-    if res.x is None:  # pragma: no cover - the program is always feasible for 0 <= r <= n
-        raise RuntimeError(f"HiGHS milp found no solution for the removal program ({res.message})")
-    return (np.round(res.x[:n]) > 0.5).astype(np.uint8)
+    if res.status == 0:
+        return (np.round(res.x[:n]) > 0.5).astype(np.uint8)
+    # Time limit hit (dense high-order surrogates over many features are hard binary programs):
+    # keep the better of HiGHS's incumbent and a greedy removal; no longer a proven optimum.
+    greedy = _greedy_minimise(n, lin, higher, r)
+    if res.x is None:
+        return greedy
+    best = (np.round(res.x[:n]) > 0.5).astype(np.uint8)
+    if int((best == 0).sum()) != r or _poly_value(greedy, lin, higher) < _poly_value(best, lin, higher):
+        return greedy
+    return best
 
 
 def removal_mask(
@@ -163,6 +192,7 @@ def removal_mask(
     *,
     direction: Direction = "auto",
     method: RemovalMethod = "milp",
+    time_limit: float | None = 20.0,
 ) -> np.ndarray:
     """The mask (``n`` entries, exactly ``r`` zeros) of the ``r`` features the surrogate says to remove.
 
@@ -181,6 +211,11 @@ def removal_mask(
         SciPy's HiGHS ``milp``). ``"marginal"`` ranks features by their first-order Möbius
         coefficient alone, as marginal (first-order) methods do; for a spectrum of degree ≤ 1
         both give the same answer.
+    time_limit : float or None, default 20
+        Seconds HiGHS may spend per program (None: no limit). Sparse surrogates solve in
+        milliseconds; a dense order-2 surrogate over many features is a hard binary quadratic
+        program, and on hitting the limit the better of HiGHS's best solution and a greedy
+        removal is used (no longer a proven optimum).
 
     Examples
     --------
@@ -206,9 +241,9 @@ def removal_mask(
         return ones
     candidates: list[np.ndarray] = []
     if direction in ("down", "auto"):
-        candidates.append(_minimise_polynomial(n, lin, higher, r))
+        candidates.append(_minimise_polynomial(n, lin, higher, r, time_limit))
     if direction in ("up", "auto"):
-        candidates.append(_minimise_polynomial(n, -lin, [(k, -v) for k, v in higher], r))
+        candidates.append(_minimise_polynomial(n, -lin, [(k, -v) for k, v in higher], r, time_limit))
     if len(candidates) == 1:
         return candidates[0]
     pred = spectrum.predict(np.vstack([ones[None, :], *candidates]))
@@ -223,6 +258,7 @@ def removal_curve(
     *,
     direction: Direction = "auto",
     method: RemovalMethod = "milp",
+    time_limit: float | None = 20.0,
 ) -> dict[int, float]:
     """:func:`removal` for several ``r`` at once, with one call to ``value_fn`` (``len(rs) + 1`` rows).
 
@@ -241,7 +277,7 @@ def removal_curve(
     rs = [check_positive_int(r, "r", minimum=0) for r in rs]
     n = spectrum.n
     valid = [r for r in rs if r <= n]
-    masks = [np.ones(n, dtype=np.uint8)] + [removal_mask(spectrum, r, direction=direction, method=method) for r in valid]
+    masks = [np.ones(n, dtype=np.uint8)] + [removal_mask(spectrum, r, direction=direction, method=method, time_limit=time_limit) for r in valid]
     y = call_value_fn(value_fn, np.vstack(masks))
     full = y[0]
     out: dict[int, float] = {}
@@ -260,6 +296,7 @@ def removal(
     *,
     direction: Direction = "auto",
     method: RemovalMethod = "milp",
+    time_limit: float | None = 20.0,
 ) -> float:
     """Top-r removal: relative change of the real output when the surrogate's best r features go.
 
@@ -279,7 +316,7 @@ def removal(
     r = check_positive_int(r, "r", minimum=0)
     if r > spectrum.n:
         raise ValueError(f"r must be at most n={spectrum.n} (the number of features), got {r}")
-    return removal_curve(spectrum, value_fn, (r,), direction=direction, method=method)[r]
+    return removal_curve(spectrum, value_fn, (r,), direction=direction, method=method, time_limit=time_limit)[r]
 
 
 # --------------------------------------------------------------------------------------- recovery
