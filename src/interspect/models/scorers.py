@@ -70,7 +70,10 @@ class MarginScorer:
             lm.check_continuation(lab, what="label")
 
     def score(self, lm: Any, prompts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
-        lp = np.asarray(lm.continuation_logprobs(prompts, list(self.labels)))
+        # Endpoints that only expose the first answer token's top log-probabilities score labels
+        # there (OpenAI); local models teacher-force the whole label.
+        fn = getattr(lm, "label_logprobs", None) or lm.continuation_logprobs
+        lp = np.asarray(fn(prompts, list(self.labels)))
         return lp[:, 0] - lp[:, 1]
 
     def describe(self) -> dict:

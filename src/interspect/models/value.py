@@ -280,6 +280,13 @@ class TextValueFunction:
                     "target": pos[0] if pos else min(1, len(lm.class_names) - 1),
                     "masking": "mask_token" if getattr(lm, "mask_token", None) else "remove",
                 }
+            elif lm.identity().get("backend") == "openai":
+                # A chat endpoint scores the first answer token: ask for a one-word answer.
+                opts = {
+                    "question": f"{_SENTIMENT_QUESTION} Answer with one word.",
+                    "labels": ("positive", "negative"),
+                    "scorer": "margin",
+                }
             else:
                 opts = {
                     "question": _SENTIMENT_QUESTION,
