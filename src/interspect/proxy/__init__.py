@@ -12,13 +12,13 @@ from interspect._validation import call_value_fn, check_n, check_positive_int, c
 from interspect.proxy.fit import ProxyFit, fit_proxy
 from interspect.proxy.sampling import uniform_masks
 from interspect.proxy.tree_spectrum import ensemble_from_model, ensemble_keytable, tree_spectrum
-from interspect.proxy.truncation import refit, truncate, truncate_table
+from interspect.proxy.truncation import refit, truncate, truncate_levels
 from interspect.spectrum import Spectrum
 
 __all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "uniform_masks"]
 
 _BACKENDS = ("lightgbm", "xgboost")
-_RICHER_ENERGY = (0.99, 0.995, 0.999)
+_RICHER_ENERGY = (0.99, 0.999)
 _MAX_TERMS = 1500
 
 
@@ -120,7 +120,7 @@ def _spectrum_from_samples(
 
         model = clone(estimator).fit(X.astype(np.float32), y)
         ens = ensemble_from_model(model)
-        fit = ProxyFit(ens, {}, float("nan"), len(ens.trees), np.arange(n))
+        fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
     else:
         fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
     max_terms = max(1, min(m // 4, _MAX_TERMS))
@@ -130,8 +130,8 @@ def _spectrum_from_samples(
     best: tuple[float, list[tuple[int, ...]], float, np.ndarray] | None = None
     for ens in fit.candidates or [fit.ensemble]:
         table = ensemble_keytable(ens, n)
-        sizes = [len(truncate_table(table, energy=e, max_terms=max_terms)) for e in levels]
-        keys = table.keys(truncate_table(table, energy=levels[-1], max_terms=max_terms))
+        idx, sizes = truncate_levels(table, levels, max_terms=max_terms)
+        keys = table.keys(idx)
         with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
             const, coef, alpha, gcv = refit(keys, X, y, sizes=sizes)
         if best is None or gcv < best[0]:

@@ -24,6 +24,8 @@ __all__ = ["fit_proxy", "ProxyFit"]
 # The _SCREEN_KEEP columns with the largest gain are always kept: cheap insurance.
 _SCREEN_GAIN = 1e-3
 _SCREEN_KEEP = 32
+_REFINE = False
+_LR = 0.1
 _EXTRA_HINT = {"lightgbm": "pip install lightgbm", "xgboost": "pip install interspect[xgboost]"}
 
 
@@ -66,6 +68,7 @@ class _Backend:
         self.lib = _import_backend(name)
         self.n_jobs = n_jobs
         self.seed = seed
+        self._cache: dict[tuple[int, int], TreeEnsemble] = {}
 
     def train(self, Xtr, ytr, Xva, yva, *, depth: int, lr: float, rounds: int, patience: int, min_leaf: int) -> tuple[Any, int, float]:
         """Fit; returns (model, best number of trees, held-out R²)."""
@@ -91,7 +94,8 @@ class _Backend:
             if Xva is not None:
                 valid = [lgb.Dataset(Xva, yva, reference=dtr, params={"max_bin": 2, "verbosity": -1})]
                 callbacks = [lgb.early_stopping(patience, first_metric_only=True, verbose=False)]
-            model = lgb.train(params, dtr, rounds, valid_sets=valid, callbacks=callbacks)
+            # keep_training_booster avoids a text round trip of the whole model after training.
+            model = lgb.train(params, dtr, rounds, valid_sets=valid, callbacks=callbacks, keep_training_booster=True)
             best = model.best_iteration or model.current_iteration()
             r2 = _r2(yva, model.predict(Xva, num_iteration=best)) if Xva is not None else float("nan")
             return model, best, r2
@@ -130,6 +134,12 @@ class _Backend:
         return out
 
     def ensemble(self, model: Any, n_trees: int) -> TreeEnsemble:
+        key = (id(model), n_trees)
+        if key not in self._cache:
+            self._cache[key] = self._ensemble(model, n_trees)
+        return self._cache[key]
+
+    def _ensemble(self, model: Any, n_trees: int) -> TreeEnsemble:
         if self.name == "lightgbm":
             # Keep only the chosen trees: model_to_string honours best_iteration.
             model.best_iteration = n_trees
@@ -176,7 +186,7 @@ def fit_proxy(
         fitted.append((r2, depth, lr, model, best, cols))
 
     # 1) A quick, coarse fit on all features; it also tells which features the trees use.
-    run(deep, 0.3, 300, features)
+    run(deep, 0.3, 150, features)
     if screen and n > 32:
         _, _, _, model, best, _ = fitted[0]
         gain = be.gains(model, best, n)
@@ -189,9 +199,9 @@ def fit_proxy(
     # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees;
     # 3) the better of the two again with a third of the learning rate (more, smaller steps).
     for depth in dict.fromkeys((deep, shallow)):
-        run(depth, 0.1, 3000, features)
+        run(depth, _LR, 3000, features)
     r2, depth, lr, _, _, cols = max(fitted, key=lambda c: c[0])
-    if lr > 0.05:
+    if lr > 0.05 and _REFINE:
         run(depth, lr / 3, 6000, cols)
     best_single = max(fitted, key=lambda c: c[0])
     r2, depth, lr, model, best, cols = best_single

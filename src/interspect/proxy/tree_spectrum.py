@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,106 +40,139 @@ class _Tree:
     leaf_value: np.ndarray
 
 
-@dataclass
 class TreeEnsemble:
-    """A sum of trees: ``f(x) = offset + scale · Σ_t tree_t(x)``, features in original indices."""
+    """A sum of trees, ``f(x) = offset + scale · Σ_t tree_t(x)``, stored as flat arrays.
 
-    trees: list[_Tree]
-    offset: float = 0.0
-    scale: float = 1.0
-    meta: dict[str, Any] = field(default_factory=dict)
+    Internal nodes of all trees share the arrays ``feature``, ``child0``, ``child1`` (where ``x = 0``
+    and ``x = 1`` go: an internal node index ``>= 0`` or ``~leaf``); ``leaf_value`` holds every leaf;
+    ``roots[t]`` is tree t's root in the same encoding. Flat arrays let every tree be walked at
+    once, level by level.
+    """
+
+    def __init__(self, feature: np.ndarray, child0: np.ndarray, child1: np.ndarray, leaf_value: np.ndarray, roots: np.ndarray, offset: float = 0.0, scale: float = 1.0, meta: dict[str, Any] | None = None) -> None:
+        self.feature = np.asarray(feature, dtype=np.int64)
+        self.child0 = np.asarray(child0, dtype=np.int64)
+        self.child1 = np.asarray(child1, dtype=np.int64)
+        self.leaf_value = np.asarray(leaf_value, dtype=float)
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self.offset = float(offset)
+        self.scale = float(scale)
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def from_trees(cls, trees: list[_Tree], offset: float = 0.0, scale: float = 1.0, meta: dict[str, Any] | None = None) -> TreeEnsemble:
+        n_int = np.array([len(t.feature) for t in trees], dtype=np.int64)
+        n_leaf = np.array([len(t.leaf_value) for t in trees], dtype=np.int64)
+        oi = np.concatenate([[0], np.cumsum(n_int)[:-1]]) if len(trees) else np.zeros(0, np.int64)
+        ol = np.concatenate([[0], np.cumsum(n_leaf)[:-1]]) if len(trees) else np.zeros(0, np.int64)
+
+        def shift(c: np.ndarray, a: int, b: int) -> np.ndarray:
+            return np.where(c >= 0, c + a, ~(~c + b))
+
+        cat = np.concatenate
+        empty = np.zeros(0, np.int64)
+        feature = cat([t.feature for t in trees] or [empty])
+        child0 = cat([shift(t.child0, a, b) for t, a, b in zip(trees, oi, ol)] or [empty])
+        child1 = cat([shift(t.child1, a, b) for t, a, b in zip(trees, oi, ol)] or [empty])
+        leaf_value = cat([t.leaf_value for t in trees] or [np.zeros(0)])
+        roots = np.where(n_int > 0, oi, ~ol)
+        return cls(feature, child0, child1, leaf_value, roots, offset, scale, meta)
 
     @property
-    def max_depth(self) -> int:
-        return max((_depth(t) for t in self.trees), default=0)
+    def n_trees(self) -> int:
+        return len(self.roots)
 
     def remap(self, features: np.ndarray) -> TreeEnsemble:
-        """Map the trees' feature indices through ``features`` (trees fitted on a column subset)."""
+        """Map feature indices through ``features`` (for trees fitted on a column subset)."""
         features = np.asarray(features, dtype=np.int64)
-        trees = [_Tree(features[t.feature] if len(t.feature) else t.feature, t.child0, t.child1, t.leaf_value) for t in self.trees]
-        return TreeEnsemble(trees, self.offset, self.scale, dict(self.meta))
+        return TreeEnsemble(features[self.feature], self.child0, self.child1, self.leaf_value, self.roots, self.offset, self.scale, self.meta)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Evaluate the ensemble on 0/1 masks by walking the trees (slow; for checks)."""
+        """Evaluate on 0/1 masks by walking all trees at once (for checks)."""
         X = np.asarray(X)
-        out = np.full(X.shape[0], 0.0)
-        for t in self.trees:
-            if len(t.feature) == 0:
-                out += t.leaf_value[0]
-                continue
-            node = np.zeros(X.shape[0], dtype=np.int64)
-            active = np.ones(X.shape[0], dtype=bool)
-            leaf = np.zeros(X.shape[0], dtype=np.int64)
-            while active.any():
-                idx = np.flatnonzero(active)
-                nd = node[idx]
-                bit = X[idx, t.feature[nd]].astype(bool)
-                nxt = np.where(bit, t.child1[nd], t.child0[nd])
-                done = nxt < 0
-                leaf[idx[done]] = ~nxt[done]
-                active[idx[done]] = False
-                node[idx[~done]] = nxt[~done]
-            out += t.leaf_value[leaf]
-        return self.offset + self.scale * out
+        m = X.shape[0]
+        node = np.broadcast_to(self.roots, (m, self.n_trees)).copy()
+        rows = np.broadcast_to(np.arange(m)[:, None], node.shape)
+        while True:
+            inner = node >= 0
+            if not inner.any():
+                break
+            nd = node[inner]
+            bit = X[rows[inner], self.feature[nd]].astype(bool)
+            node[inner] = np.where(bit, self.child1[nd], self.child0[nd])
+        return self.offset + self.scale * self.leaf_value[~node].sum(axis=1)
 
 
 def average_ensembles(parts: list[TreeEnsemble]) -> TreeEnsemble:
     """The equal-weight average of several ensembles, as one ensemble."""
     w = 1.0 / len(parts)
-    trees = [_Tree(t.feature, t.child0, t.child1, t.leaf_value * (e.scale * w)) for e in parts for t in e.trees]
-    return TreeEnsemble(trees, w * sum(e.offset for e in parts), 1.0, {"averaged": len(parts)})
+    n_int = np.cumsum([0] + [len(e.feature) for e in parts])
+    n_leaf = np.cumsum([0] + [len(e.leaf_value) for e in parts])
 
+    def shift(c: np.ndarray, a: int, b: int) -> np.ndarray:
+        return np.where(c >= 0, c + a, ~(~c + b))
 
-def _depth(t: _Tree) -> int:
-    if len(t.feature) == 0:
-        return 0
-    best, stack = 0, [(0, 1)]
-    while stack:
-        node, d = stack.pop()
-        best = max(best, d)
-        for c in (t.child0[node], t.child1[node]):
-            if c >= 0:
-                stack.append((c, d + 1))
-    return best
+    return TreeEnsemble(
+        np.concatenate([e.feature for e in parts]),
+        np.concatenate([shift(e.child0, a, b) for e, a, b in zip(parts, n_int, n_leaf)]),
+        np.concatenate([shift(e.child1, a, b) for e, a, b in zip(parts, n_int, n_leaf)]),
+        np.concatenate([e.leaf_value * (e.scale * w) for e in parts]),
+        np.concatenate([shift(e.roots, a, b) for e, a, b in zip(parts, n_int, n_leaf)]),
+        w * sum(e.offset for e in parts),
+        1.0,
+        {"averaged": len(parts)},
+    )
 
 
 # ---------------------------------------------------------------------------------------- parsers
+def _fields(text: str, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The values of ``name=...`` lines, per name, in order (one pass over the lines)."""
+    out: dict[str, list[str]] = {name: [] for name in names}
+    for line in text.split("\n"):
+        name, sep, value = line.partition("=")
+        if sep and name in out:
+            out[name].append(value)
+    return out
+
+
+def _numbers(parts: list[str], dtype: type) -> np.ndarray:
+    return np.array(" ".join(parts).split(), dtype=dtype) if parts else np.zeros(0, dtype=dtype)
+
+
 def _lightgbm_ensemble(booster: Any) -> TreeEnsemble:
-    """Parse ``Booster.model_to_string()`` (flat arrays per tree: much faster than dump_model)."""
+    """Parse ``Booster.model_to_string()``: flat per-tree arrays, parsed for all trees at once."""
     text = booster.model_to_string()
-    header, _, body = text.partition("\nTree=")
-    average = "average_output" in header.split("\n")
-    trees: list[_Tree] = []
-    for block in ("Tree=" + body).split("\nTree=")[0:]:
-        if not block.strip() or "leaf_value=" not in block:
-            continue
-        fields = {}
-        for line in block.split("\n"):
-            key, sep, val = line.partition("=")
-            if sep:
-                fields[key] = val
-        if "end of trees" in block and "num_leaves" not in fields:
-            break
-        if int(fields.get("num_cat", "0")) > 0:
-            raise ValueError("tree_spectrum: LightGBM models with categorical splits are not supported (0/1 masks are numerical)")
-        if fields.get("is_linear", "0") not in ("0", ""):
-            raise ValueError("tree_spectrum: LightGBM linear trees (linear_tree=True) are not supported")
-        leaf_value = np.array(fields["leaf_value"].split(), dtype=float)
-        if int(fields["num_leaves"]) <= 1:
-            trees.append(_Tree(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), leaf_value[:1]))
-            continue
-        feature = np.array(fields["split_feature"].split(), dtype=np.int64)
-        threshold = np.array(fields["threshold"].split(), dtype=float)
-        dtype = np.array(fields["decision_type"].split(), dtype=np.int64)
-        left = np.array(fields["left_child"].split(), dtype=np.int64)
-        right = np.array(fields["right_child"].split(), dtype=np.int64)
-        default_left = (dtype & 2) > 0
-        missing_zero = ((dtype >> 2) & 3) == 1
-        # Numerical split: go left iff x <= threshold, except zero-as-missing sends 0 the default way.
-        zero_left = np.where(missing_zero, default_left, 0.0 <= threshold)
-        one_left = 1.0 <= threshold
-        trees.append(_Tree(feature, np.where(zero_left, left, right), np.where(one_left, left, right), leaf_value))
-    return TreeEnsemble(trees, 0.0, 1.0 / max(len(trees), 1) if average else 1.0, {"backend": "lightgbm"})
+    head, sep, body = text.partition("\nTree=")
+    body = body.split("\nend of trees")[0]
+    average = "average_output" in head.split("\n")
+    f = _fields(body, ("num_leaves", "num_cat", "is_linear", "split_feature", "threshold", "decision_type", "left_child", "right_child", "leaf_value"))
+    if any(int(c) > 0 for c in f["num_cat"]):
+        raise ValueError("tree_spectrum: LightGBM models with categorical splits are not supported (0/1 masks are numerical)")
+    if any(v.strip() not in ("0", "") for v in f["is_linear"]):
+        raise ValueError("tree_spectrum: LightGBM linear trees (linear_tree=True) are not supported")
+    n_leaves = np.array(f["num_leaves"], dtype=np.int64)
+    n_int = np.where(n_leaves > 1, n_leaves - 1, 0)  # trees without splits have no split lines
+    feature = _numbers(f["split_feature"], np.int64)
+    threshold = _numbers(f["threshold"], float)
+    dtype = _numbers(f["decision_type"], np.int64)
+    left = _numbers(f["left_child"], np.int64)
+    right = _numbers(f["right_child"], np.int64)
+    leaf_value = _numbers(f["leaf_value"], float)
+    if not (len(feature) == len(threshold) == len(left) == int(n_int.sum()) and len(leaf_value) == int(n_leaves.sum())):
+        raise ValueError("tree_spectrum: could not parse the LightGBM model text")
+    # Per-tree indices -> global ones.
+    oi = np.repeat(np.concatenate([[0], np.cumsum(n_int)[:-1]]), n_int)
+    ol = np.repeat(np.concatenate([[0], np.cumsum(n_leaves)[:-1]]), n_int)
+    left = np.where(left >= 0, left + oi, ~(~left + ol))
+    right = np.where(right >= 0, right + oi, ~(~right + ol))
+    default_left = (dtype & 2) > 0
+    missing_zero = ((dtype >> 2) & 3) == 1
+    # Numerical split: go left iff x <= threshold, except zero-as-missing sends 0 the default way.
+    zero_left = np.where(missing_zero, default_left, 0.0 <= threshold)
+    one_left = 1.0 <= threshold
+    roots = np.where(n_int > 0, np.concatenate([[0], np.cumsum(n_int)[:-1]]), ~np.concatenate([[0], np.cumsum(n_leaves)[:-1]]))
+    scale = 1.0 / max(len(n_leaves), 1) if average else 1.0
+    return TreeEnsemble(feature, np.where(zero_left, left, right), np.where(one_left, left, right), leaf_value, roots, 0.0, scale, {"backend": "lightgbm"})
 
 
 def _xgboost_ensemble(booster: Any) -> TreeEnsemble:
@@ -184,7 +217,7 @@ def _xgboost_ensemble(booster: Any) -> TreeEnsemble:
             c0.append(pos[int(nd["yes"] if 0.0 < thr else nd["no"])])
             c1.append(pos[int(nd["yes"] if 1.0 < thr else nd["no"])])
         trees.append(_Tree(np.array(feature, np.int64), np.array(c0, np.int64), np.array(c1, np.int64), np.array([float(nodes[i]["leaf"]) for i in leaves])))
-    return TreeEnsemble(trees, float(base), 1.0, {"backend": "xgboost"})
+    return TreeEnsemble.from_trees(trees, float(base), 1.0, {"backend": "xgboost"})
 
 
 def _sklearn_tree(tree: Any) -> _Tree:
@@ -225,10 +258,10 @@ def ensemble_from_model(model: Any) -> TreeEnsemble:
         return _xgboost_ensemble(booster)
     if mod == "sklearn":
         if name in ("DecisionTreeRegressor", "ExtraTreeRegressor"):
-            return TreeEnsemble([_sklearn_tree(model)], meta={"backend": "sklearn"})
+            return TreeEnsemble.from_trees([_sklearn_tree(model)], meta={"backend": "sklearn"})
         if name in ("RandomForestRegressor", "ExtraTreesRegressor"):
             trees = [_sklearn_tree(e) for e in model.estimators_]
-            return TreeEnsemble(trees, 0.0, 1.0 / len(trees), {"backend": "sklearn"})
+            return TreeEnsemble.from_trees(trees, 0.0, 1.0 / len(trees), {"backend": "sklearn"})
         if name == "GradientBoostingRegressor":
             init = model.init_
             if init == "zero":
@@ -238,7 +271,7 @@ def ensemble_from_model(model: Any) -> TreeEnsemble:
             else:
                 raise ValueError("tree_spectrum: GradientBoostingRegressor with a custom init estimator is not supported")
             trees = [_sklearn_tree(e) for e in model.estimators_[:, 0]]
-            return TreeEnsemble(trees, offset, float(model.learning_rate), {"backend": "sklearn"})
+            return TreeEnsemble.from_trees(trees, offset, float(model.learning_rate), {"backend": "sklearn"})
     raise TypeError(
         f"tree_spectrum: unsupported model type {type(model).__module__}.{name}; expected a fitted "
         "lightgbm.LGBMRegressor/Booster, xgboost.XGBRegressor/Booster or a scikit-learn tree regressor"
@@ -317,30 +350,58 @@ def _encode(digits: np.ndarray, n: int) -> np.ndarray | None:
     return code
 
 
-def _collect_paths(ens: TreeEnsemble) -> dict[int, tuple[list[list[int]], list[list[int]], list[float]]]:
-    """Leaves grouped by (deduplicated) path length: features, bits and value of each leaf."""
-    groups: dict[int, tuple[list[list[int]], list[list[int]], list[float]]] = {}
-    for t in ens.trees:
-        if len(t.feature) == 0:
-            groups.setdefault(0, ([], [], []))[2].append(float(t.leaf_value[0]))
-            continue
-        feat, c0, c1, lv = t.feature.tolist(), t.child0.tolist(), t.child1.tolist(), t.leaf_value.tolist()
-        stack: list[tuple[int, dict[int, int]]] = [(0, {})]
-        while stack:
-            node, path = stack.pop()
-            j = feat[node]
-            for bit, child in ((0, c0[node]), (1, c1[node])):
-                if path.get(j, bit) != bit:
-                    continue  # contradicts an earlier split on j: unreachable
-                p = dict(path)
-                p[j] = bit
-                if child >= 0:
-                    stack.append((child, p))
-                else:
-                    g = groups.setdefault(len(p), ([], [], []))
-                    g[0].append(list(p.keys()))
-                    g[1].append(list(p.values()))
-                    g[2].append(lv[~child])
+def _collect_paths(ens: TreeEnsemble) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every reachable leaf's path, grouped by its number of distinct features d.
+
+    Returns ``{d: (F, B, V)}``: ``F`` (L, d) sorted features, ``B`` (L, d) the bits the path
+    requires, ``V`` (L,) leaf values. All trees are walked together, one level per step. A split
+    on a feature already on the path either repeats its bit (no new column) or contradicts it (the
+    child is unreachable and dropped).
+    """
+    node = ens.roots.copy()
+    F = np.zeros((len(node), 0), dtype=np.int64)
+    B = np.zeros((len(node), 0), dtype=np.int64)
+    leaves_F: list[np.ndarray] = []
+    leaves_B: list[np.ndarray] = []
+    leaves_V: list[np.ndarray] = []
+    while len(node):
+        is_leaf = node < 0
+        if is_leaf.any():
+            leaves_F.append(F[is_leaf])
+            leaves_B.append(B[is_leaf])
+            leaves_V.append(ens.leaf_value[~node[is_leaf]])
+        node, F, B = node[~is_leaf], F[~is_leaf], B[~is_leaf]
+        if not len(node):
+            break
+        j = ens.feature[node]
+        match = F == j[:, None]
+        has = match.any(axis=1)
+        old = np.where(match, B, 0).sum(axis=1)
+        new_F = np.concatenate([F, np.where(has, -1, j)[:, None]], axis=1)
+        nxt_node, nxt_F, nxt_B = [], [], []
+        for bit, child in ((0, ens.child0), (1, ens.child1)):
+            ok = ~has | (old == bit)
+            nxt_node.append(child[node[ok]])
+            nxt_F.append(new_F[ok])
+            nxt_B.append(np.concatenate([B[ok], np.full((int(ok.sum()), 1), bit, dtype=np.int64)], axis=1))
+        node = np.concatenate(nxt_node)
+        F = np.concatenate(nxt_F)
+        B = np.concatenate(nxt_B)
+    width = max((f.shape[1] for f in leaves_F), default=0)
+    pad = [np.pad(f, ((0, 0), (0, width - f.shape[1])), constant_values=-1) for f in leaves_F]
+    padb = [np.pad(b, ((0, 0), (0, width - b.shape[1]))) for b in leaves_B]
+    F = np.concatenate(pad) if pad else np.zeros((0, 0), np.int64)
+    B = np.concatenate(padb) if padb else np.zeros((0, 0), np.int64)
+    V = np.concatenate(leaves_V) if leaves_V else np.zeros(0)
+    # Absent slots (-1) sort first; the d real features end up in the last d columns, ascending.
+    order = np.argsort(F, axis=1, kind="stable")
+    F = np.take_along_axis(F, order, axis=1)
+    B = np.take_along_axis(B, order, axis=1)
+    d = (F >= 0).sum(axis=1)
+    groups = {}
+    for k in np.unique(d).tolist():
+        rows = d == k
+        groups[k] = (F[rows, width - k :], B[rows, width - k :], V[rows])
     return groups
 
 
@@ -358,8 +419,8 @@ def ensemble_keytable(ens: TreeEnsemble, n: int) -> KeyTable:
     else:
         digit_parts.append(empty)
     base = np.int64(n + 1)
-    for d, (feats, bits, vals) in sorted(groups.items()):
-        V = np.asarray(vals, dtype=float) * (ens.scale / 2.0**d)
+    for d, (F, bits, vals) in sorted(groups.items()):
+        V = vals * (ens.scale / 2.0**d)
         if d == 0:
             value_parts.append(np.array([V.sum()]))
             if use_codes:
@@ -367,11 +428,7 @@ def ensemble_keytable(ens: TreeEnsemble, n: int) -> KeyTable:
             else:
                 digit_parts.append(empty)
             continue
-        F = np.asarray(feats, dtype=np.int64)
-        S = 1.0 - 2.0 * np.asarray(bits, dtype=float)
-        order = np.argsort(F, axis=1)
-        F = np.take_along_axis(F, order, axis=1)
-        S = np.take_along_axis(S, order, axis=1)
+        S = 1.0 - 2.0 * bits
         if np.any(F >= n) or np.any(F < 0):
             raise ValueError(f"tree_spectrum: the model splits on feature {int(F.max())}, but n={n}")
         for t in range(2**d):
@@ -435,8 +492,7 @@ def tree_spectrum(model: Any, n: int | None = None, *, tol: float = 0.0) -> Spec
     """
     ens = ensemble_from_model(model)
     if n is None:
-        used = [int(t.feature.max()) for t in ens.trees if len(t.feature)]
-        n = max(used, default=0) + 1
+        n = int(ens.feature.max(initial=-1)) + 1 or 1
     n = check_n(n)
     table = ensemble_keytable(ens, n)
     keep = np.abs(table.values) > tol

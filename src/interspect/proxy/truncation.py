@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from interspect._validation import check_masks, check_outputs
@@ -60,6 +61,28 @@ def truncate_table(
         limit = m_sorted[max_terms] * (1.0 + tie_rtol)
         idx = idx[m_sorted > limit][:max_terms]
     return idx
+
+
+def truncate_levels(
+    table: KeyTable,
+    levels: list[float],
+    *,
+    max_terms: int | None = None,
+    **kwargs: float,
+) -> tuple[np.ndarray, list[int]]:
+    """Nested supports for increasing energy levels, as one ordering plus prefix sizes.
+
+    Keys kept at the first level come first (by decreasing magnitude), then the keys the next
+    level adds, and so on, so that level ``i``'s support is ``idx[:sizes[i]]``.
+    """
+    rank = np.full(len(table), len(levels), dtype=np.int64)
+    for i, e in enumerate(sorted(levels)):
+        kept = truncate_table(table, energy=e, max_terms=max_terms, **kwargs)
+        rank[kept] = np.minimum(rank[kept], i)
+    idx = np.flatnonzero(rank < len(levels))
+    idx = idx[np.lexsort((-np.abs(table.values[idx]), rank[idx]))]
+    sizes = np.searchsorted(rank[idx], np.arange(len(levels)), side="right").tolist()
+    return idx, [int(v) for v in sizes]
 
 
 def _subset_closure(table: KeyTable, kept: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -211,7 +234,7 @@ def refit(
     tss = float(yc @ yc)
     best: tuple[float, int, float, np.ndarray] = (np.inf, K, 0.0, np.zeros(K))
     for size in sizes:
-        s2, V = np.linalg.eigh(gram[:size, :size])
+        s2, V = scipy.linalg.eigh(gram[:size, :size], driver="evd")  # divide & conquer: ~2x numpy's
         s2 = np.clip(s2, 0.0, None)
         z = V.T @ b[:size]  # = s_j · (u_jᵀ y)
         for a in rel * m:

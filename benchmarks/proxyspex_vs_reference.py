@@ -1,0 +1,203 @@
+"""ProxySPEX (interspect) against the reference (shapiq 1.4.1 ``ProxySPEX``), measured in one run.
+
+Usage::
+
+    python benchmarks/proxyspex_vs_reference.py            # full table (about half an hour)
+    python benchmarks/proxyspex_vs_reference.py --quick    # n = 64 and 128, one seed
+    python benchmarks/proxyspex_vs_reference.py --no-reference
+
+Three parts, printed as markdown:
+
+1. Hierarchical games (every subset of a few degree-3..5 top interactions present; also squashed
+   through tanh), n in {64, 128, 512}: faithfulness R^2 on 1,000 fresh masks and wall time of
+   both implementations at the same budget. The reference runs in a separate, benchmark-only
+   virtual environment ``benchmarks/.venv-ref`` (created here when missing, shared with the SPEX
+   benchmark) in a subprocess of this script, on the same game and the same test masks.
+2. n = 128: ``interspect.spex`` with its default budget against ProxySPEX with a tenth of it.
+3. n = 1,000, budget 10,000: ProxySPEX wall time (target: under 60 s).
+
+Times are wall-clock seconds of the whole call (sampling, value-function queries, fitting,
+spectrum), imports excluded (both sides import their libraries before the clock starts). The
+reference's conversion of its output to an interaction index (not part of fitting) is timed
+separately and left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+REF_VENV = ROOT / "benchmarks" / ".venv-ref"
+REF_PY = REF_VENV / "bin" / "python"
+TEST_SEED = 12345
+GAME = {"n_top": 5, "min_degree": 3, "max_degree": 5}
+
+
+def make_game(n: int, squash: str, seed: int) -> Any:
+    from interspect import games
+
+    return games.HierarchicalGame(n, squash=squash, seed=seed, **GAME)
+
+
+# ---------------------------------------------------------------------------------- reference side
+def ref_worker(n: int, budget: int, squash: str, seed: int) -> None:
+    """Runs inside the reference venv: fit shapiq's ProxySPEX, print one JSON line."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import numpy as np  # noqa: F401
+    from shapiq.approximator.sparse import ProxySPEX
+
+    from interspect import Spectrum, faithfulness
+
+    game = make_game(n, squash, seed)
+    # FBII of order n is the Möbius transform itself (no set is larger than the order); shapiq's
+    # sparse approximators do not offer "Moebius" directly.
+    approx = ProxySPEX(n=n, index="FBII", max_order=n, random_state=seed)
+    convert = {"t": 0.0}
+    inner = approx._process_moebius
+
+    def timed(*a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        out = inner(*a, **k)
+        convert["t"] += time.perf_counter() - t0
+        return out
+
+    approx._process_moebius = timed  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    iv = approx.approximate(budget, game)
+    total = time.perf_counter() - t0
+    mobius = {tuple(int(i) for i in k): float(iv.values[j]) for k, j in iv.interaction_lookup.items()}
+    s = Spectrum.from_mobius(mobius, n)
+    r2 = faithfulness(s, game, n_test=1000, seed=TEST_SEED)
+    print(json.dumps({"r2": r2, "time": total - convert["t"], "convert_time": convert["t"], "terms": len(mobius)}))
+
+
+def ensure_ref_venv() -> None:
+    """Create ``benchmarks/.venv-ref`` if missing; make sure shapiq 1.4.1 and lightgbm are in it."""
+    if not REF_PY.exists():
+        print(f"creating {REF_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(REF_VENV)], check=True)
+    probe = "import shapiq, lightgbm, importlib.metadata as m; print(m.version('shapiq'))"
+    res = subprocess.run([str(REF_PY), "-c", probe], capture_output=True, text=True)
+    if res.returncode != 0 or res.stdout.strip() != "1.4.1":
+        # shapiq 1.4.1 does not need torch, so none is installed here.
+        subprocess.run([str(REF_PY), "-m", "pip", "install", "-q", "shapiq==1.4.1", "lightgbm"], check=True)
+
+
+def run_reference(n: int, budget: int, squash: str, seed: int) -> dict[str, Any]:
+    cmd = [str(REF_PY), str(Path(__file__).resolve()), "--ref-worker", str(n), str(budget), squash, str(seed)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"reference run failed: {res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------- our side
+def run_ours(n: int, budget: int, squash: str, seed: int) -> dict[str, Any]:
+    from interspect import faithfulness
+    from interspect.proxy import proxyspex
+
+    game = make_game(n, squash, seed)
+    t0 = time.perf_counter()
+    s = proxyspex(game, n, budget, seed=seed)
+    dt = time.perf_counter() - t0
+    return {"r2": faithfulness(s, game, n_test=1000, seed=TEST_SEED), "time": dt, "terms": len(s), "queries": s.n_queries}
+
+
+def run_spex(n: int, squash: str, seed: int) -> dict[str, Any] | None:
+    try:
+        from interspect import spex
+    except (ImportError, AttributeError) as exc:
+        print(f"(interspect.spex not available: {exc})", file=sys.stderr)
+        return None
+    from interspect import faithfulness
+
+    game = make_game(n, squash, seed)
+    t0 = time.perf_counter()
+    s = spex(game, n, seed=seed)
+    dt = time.perf_counter() - t0
+    return {"r2": faithfulness(s, game, n_test=1000, seed=TEST_SEED), "time": dt, "queries": int(s.n_queries)}
+
+
+def fmt(x: float | None, spec: str) -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="n = 64 and 128 only, one seed")
+    ap.add_argument("--no-reference", action="store_true", help="skip shapiq (no venv needed)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None)
+    ap.add_argument("--ref-worker", nargs=4, metavar=("N", "BUDGET", "SQUASH", "SEED"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.ref_worker:
+        n, budget, squash, seed = args.ref_worker
+        ref_worker(int(n), int(budget), squash, int(seed))
+        return
+
+    import lightgbm  # noqa: F401  (import cost outside the clock, as for the reference)
+    import numpy as np
+
+    import interspect.proxy  # noqa: F401
+
+    seeds = args.seeds or ([0] if args.quick else [0, 1])
+    sizes = [(64, 2000), (128, 5000)] if args.quick else [(64, 2000), (128, 5000), (512, 10000)]
+    print("# ProxySPEX: interspect vs reference (shapiq 1.4.1)\n")
+    print(f"Command: `python benchmarks/proxyspex_vs_reference.py{' --quick' if args.quick else ''}`  ")
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
+          f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ")
+    print(f"Games: `HierarchicalGame(n, n_top=5, min_degree=3, max_degree=5, squash=...)`; R² on 1,000 fresh uniform masks (seed {TEST_SEED}).\n")
+
+    if not args.no_reference:
+        ensure_ref_venv()
+    print("## 1. Same budget: R² and wall time\n")
+    print("| game | n | budget | seed | R² interspect | R² reference | time interspect (s) | time reference (s) | speed-up | terms interspect / ref |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for n, budget in sizes:
+        for squash in ("none", "tanh"):
+            for seed in seeds:
+                ours = run_ours(n, budget, squash, seed)
+                ref = None if args.no_reference else run_reference(n, budget, squash, seed)
+                rows.append((ours, ref))
+                speed = ref["time"] / ours["time"] if ref else None
+                name = "hierarchical" if squash == "none" else "hierarchical+tanh"
+                print(f"| {name} | {n} | {budget} | {seed} | {ours['r2']:.4f} | {fmt(ref and ref['r2'], '.4f')} | {ours['time']:.2f} | "
+                      f"{fmt(ref and ref['time'], '.1f')} | {fmt(speed, '.1f')}× | {ours['terms']} / {ref['terms'] if ref else '—'} |", flush=True)
+    if not args.no_reference:
+        ok_r2 = all(o["r2"] >= r["r2"] for o, r in rows if r)
+        speeds = [r["time"] / o["time"] for o, r in rows if r]
+        print(f"\nR² at least the reference's in every row: **{ok_r2}**; speed-up min {min(speeds):.1f}×, "
+              f"median {float(np.median(speeds)):.1f}×, max {max(speeds):.1f}×.\n")
+
+    print("## 2. n = 128: SPEX with its budget vs ProxySPEX with a tenth of it\n")
+    print("| game | seed | SPEX queries | SPEX R² | ProxySPEX queries | ProxySPEX R² | ProxySPEX ≥ SPEX |")
+    print("|---|---|---|---|---|---|---|")
+    for squash in ("none", "tanh"):
+        for seed in seeds:
+            sp = run_spex(128, squash, seed)
+            if sp is None:
+                print(f"| {squash} | {seed} | — | — | — | — | interspect.spex not available |")
+                continue
+            ours = run_ours(128, sp["queries"] // 10, squash, seed)
+            print(f"| {'hierarchical' if squash == 'none' else 'hierarchical+tanh'} | {seed} | {sp['queries']} | {sp['r2']:.4f} | "
+                  f"{ours['queries']} | {ours['r2']:.4f} | {ours['r2'] >= sp['r2']} |", flush=True)
+
+    print("\n## 3. n = 1,000, budget 10,000 (target: under 60 s)\n")
+    print("| game | seed | R² | time (s) | terms |")
+    print("|---|---|---|---|---|")
+    for squash in ("none", "tanh"):
+        ours = run_ours(1000, 10000, squash, seeds[0])
+        print(f"| {'hierarchical' if squash == 'none' else 'hierarchical+tanh'} | {seeds[0]} | {ours['r2']:.4f} | {ours['time']:.2f} | {ours['terms']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
