@@ -25,6 +25,7 @@ __all__ = ["fit_proxy", "ProxyFit"]
 _SCREEN_GAIN = 1e-3
 _SCREEN_KEEP = 32
 _REFINE = False
+_MIN_DELTA = 1e-5
 _LR = 0.1
 _EXTRA_HINT = {"lightgbm": "pip install lightgbm", "xgboost": "pip install interspect[xgboost]"}
 
@@ -93,7 +94,9 @@ class _Backend:
             valid = []
             if Xva is not None:
                 valid = [lgb.Dataset(Xva, yva, reference=dtr, params={"max_bin": 2, "verbosity": -1})]
-                callbacks = [lgb.early_stopping(patience, first_metric_only=True, verbose=False)]
+                # Improvements below _MIN_DELTA of the variance do not extend training.
+                delta = _MIN_DELTA * float(np.var(yva))
+                callbacks = [lgb.early_stopping(patience, first_metric_only=True, verbose=False, min_delta=delta)]
             # keep_training_booster avoids a text round trip of the whole model after training.
             model = lgb.train(params, dtr, rounds, valid_sets=valid, callbacks=callbacks, keep_training_booster=True)
             best = model.best_iteration or model.current_iteration()
@@ -155,7 +158,7 @@ def fit_proxy(
     backend: str = "lightgbm",
     rng: np.random.Generator,
     n_jobs: int | None = None,
-    holdout: float = 0.2,
+    holdout: float = 0.1,
     screen: bool = True,
 ) -> ProxyFit:
     """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring."""
