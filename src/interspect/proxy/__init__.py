@@ -62,8 +62,9 @@ def proxyspex(
         cloned and fitted to the samples; its ``max_depth`` must be set and ≤ ``max_degree``).
     batch_size : int, optional
         Masks per ``value_fn`` call (default: all at once).
-    progress : callable or tqdm-like, optional
-        Called after every batch as ``progress(done, total)`` or ``progress.update(k)``.
+    progress : bool, callable or tqdm-like, optional
+        ``True`` shows a tqdm bar; a callable is called after every batch as
+        ``progress(done, total)``; a tqdm-like object gets ``update(k)``.
     n_jobs : int, optional
         Threads for the tree library and linear algebra (default 1: deterministic, and on a
         busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
@@ -96,7 +97,16 @@ def proxyspex(
     rng = check_seed(seed)
 
     X = uniform_masks(n, budget, rng)
-    y = call_value_fn(value_fn, X, batch_size=batch_size, progress=progress)
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        progress = bar = tqdm(total=len(X), desc="proxyspex queries", unit="mask")
+    try:
+        y = call_value_fn(value_fn, X, batch_size=batch_size, progress=progress or None)
+    finally:
+        if bar is not None:
+            bar.close()
     return _spectrum_from_samples(X, y, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs, energy=energy)
 
 

@@ -224,13 +224,21 @@ def refit(
         return float(y.mean()), np.zeros(0), 0.0, float(np.var(y)) * m / max(m - 1, 1)
     sizes = sorted({min(max(int(s), 1), K) for s in (sizes or [K])})
     rel = np.logspace(-8, 1, 28) if alphas is None else np.asarray(alphas, dtype=float)
-    Phi = fourier_design(keys, X, np.float32)
-    colsum = Phi.sum(axis=0, dtype=np.float64)
-    mu = colsum / m
-    gram = (Phi.T @ Phi).astype(np.float64) - np.outer(colsum, mu)
     ybar = float(y.mean())
     yc = y - ybar
-    b = Phi.T.astype(np.float64) @ yc  # centring Φ does not change Φᵀ·yc since Σ yc = 0
+    # Row chunks bound the memory of the ±1 design; each chunk's Gram block is exact in float32
+    # (integer entries below 2^24), the running sums are float64.
+    gram = np.zeros((K, K))
+    colsum = np.zeros(K)
+    b = np.zeros(K)
+    step = max(1, min(m, 2**24 - 1, int(4e7 // K)))
+    for start in range(0, m, step):
+        Phi = fourier_design(keys, X[start : start + step], np.float32)
+        gram += Phi.T @ Phi
+        colsum += Phi.sum(axis=0, dtype=np.float64)
+        b += Phi.T.astype(np.float64) @ yc[start : start + step]  # Σ yc = 0, so centring Φ is not needed here
+    mu = colsum / m
+    gram -= np.outer(colsum, mu)
     tss = float(yc @ yc)
     best: tuple[float, int, float, np.ndarray] = (np.inf, K, 0.0, np.zeros(K))
     for size in sizes:
