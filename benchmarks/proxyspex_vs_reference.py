@@ -136,6 +136,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="n = 64 and 128 only, one seed")
     ap.add_argument("--no-reference", action="store_true", help="skip shapiq (no venv needed)")
     ap.add_argument("--seeds", type=int, nargs="+", default=None)
+    ap.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3], help="which parts to run (default: all)")
     ap.add_argument("--ref-worker", nargs=4, metavar=("N", "BUDGET", "SQUASH", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.ref_worker:
@@ -144,17 +145,27 @@ def main() -> None:
         return
 
     import lightgbm  # noqa: F401  (import cost outside the clock, as for the reference)
-    import numpy as np
 
     import interspect.proxy  # noqa: F401
 
     seeds = args.seeds or ([0] if args.quick else [0, 1])
     sizes = [(64, 2000), (128, 5000)] if args.quick else [(64, 2000), (128, 5000), (512, 10000)]
     print("# ProxySPEX: interspect vs reference (shapiq 1.4.1)\n")
-    print(f"Command: `python benchmarks/proxyspex_vs_reference.py{' --quick' if args.quick else ''}`  ")
+    print(f"Command: `python benchmarks/proxyspex_vs_reference.py {' '.join(sys.argv[1:])}`  ")
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
           f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ")
     print(f"Games: `HierarchicalGame(n, n_top=5, min_degree=3, max_degree=5, squash=...)`; R² on 1,000 fresh uniform masks (seed {TEST_SEED}).\n")
+
+    if 1 in args.parts:
+        part1(args, seeds, sizes)
+    if 2 in args.parts:
+        part2(seeds)
+    if 3 in args.parts:
+        part3(seeds)
+
+
+def part1(args: argparse.Namespace, seeds: list[int], sizes: list[tuple[int, int]]) -> None:
+    import numpy as np
 
     if not args.no_reference:
         ensure_ref_venv()
@@ -178,6 +189,9 @@ def main() -> None:
         print(f"\nR² at least the reference's in every row: **{ok_r2}**; speed-up min {min(speeds):.1f}×, "
               f"median {float(np.median(speeds)):.1f}×, max {max(speeds):.1f}×.\n")
 
+
+
+def part2(seeds: list[int]) -> None:
     print("## 2. n = 128: SPEX with its budget vs ProxySPEX with a tenth of it\n")
     print("| game | seed | SPEX queries | SPEX R² | ProxySPEX queries | ProxySPEX R² | ProxySPEX ≥ SPEX |")
     print("|---|---|---|---|---|---|---|")
@@ -191,6 +205,9 @@ def main() -> None:
             print(f"| {'hierarchical' if squash == 'none' else 'hierarchical+tanh'} | {seed} | {sp['queries']} | {sp['r2']:.4f} | "
                   f"{ours['queries']} | {ours['r2']:.4f} | {ours['r2'] >= sp['r2']} |", flush=True)
 
+
+
+def part3(seeds: list[int]) -> None:
     print("\n## 3. n = 1,000, budget 10,000 (target: under 60 s)\n")
     print("| game | seed | R² | time (s) | terms |")
     print("|---|---|---|---|---|")
