@@ -12,7 +12,7 @@ from interspect._validation import call_value_fn, check_n, check_positive_int, c
 from interspect.proxy.fit import ProxyFit, fit_proxy
 from interspect.proxy.sampling import uniform_masks
 from interspect.proxy.tree_spectrum import ensemble_from_model, ensemble_keytable, tree_spectrum
-from interspect.proxy.truncation import refit, truncate, truncate_levels
+from interspect.proxy.truncation import GCV_ATOL, GCV_RTOL, refit, truncate, truncate_levels
 from interspect.spectrum import Spectrum
 
 __all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "uniform_masks"]
@@ -39,10 +39,13 @@ def proxyspex(
 
     ``budget`` distinct uniformly random masks (all-ones and all-zeros among them) are queried;
     gradient-boosted trees of depth ≤ ``max_degree`` are fitted to them (depth, learning rate and
-    number of trees chosen on a held-out split with early stopping); the trees' exact Fourier
-    spectrum is cut to the coefficients holding ``energy`` of its variance (ties kept together,
-    subsets of kept interactions kept too), and those coefficients are re-fitted by ridge
-    regression with leave-one-out α on all samples.
+    number of trees chosen on a held-out split with early stopping, see
+    :mod:`interspect.proxy.fit`); the trees' exact Fourier spectrum is cut to the largest
+    coefficients holding at least ``energy`` of its non-constant energy (ties kept together,
+    energetic subsets of kept interactions kept too), and those are re-fitted by ridge
+    regression on all samples. The ridge penalty, the candidate proxy and the cut (``energy``
+    or the richer 0.99 / 0.999) are chosen together by generalised cross-validation of the
+    re-fit. At most ``min(budget // 4, 1500)`` terms are re-fitted.
 
     Parameters
     ----------
@@ -69,7 +72,7 @@ def proxyspex(
         Threads for the tree library and linear algebra (default 1: deterministic, and on a
         busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
     energy : float, default 0.95
-        Fraction of the proxy's non-constant Fourier energy kept before the re-fit.
+        Smallest fraction of the proxy's non-constant Fourier energy kept before the re-fit.
 
     Returns
     -------
@@ -137,22 +140,22 @@ def _spectrum_from_samples(
     # Nested supports per candidate proxy: the energy cut asked for, then richer ones; the GCV
     # error of the ridge re-fit (an estimate of the error on fresh masks) picks among them all.
     levels = [energy] + [e for e in _RICHER_ENERGY if e > energy]
-    best: tuple[float, list[tuple[int, ...]], float, np.ndarray] | None = None
+    results = []
     for ens in fit.candidates or [fit.ensemble]:
         table = ensemble_keytable(ens, n)
         idx, sizes = truncate_levels(table, levels, max_terms=max_terms)
         keys = table.keys(idx)
         with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
             const, coef, alpha, gcv = refit(keys, X, y, sizes=sizes)
-        if best is None or gcv < best[0]:
-            best = (gcv, keys, const, coef)
-            if info is not None:
-                info.update(fit=fit, n_proxy_terms=len(table), n_kept=len(keys), alpha=alpha, gcv=gcv)
-    assert best is not None
-    _, keys, const, coef = best
-    keep = coef != 0.0
-    keys = [k for k, kp in zip(keys, keep) if kp]
-    coef = coef[keep]
+        keep = coef != 0.0
+        results.append((gcv, int(keep.sum()), [k for k, kp in zip(keys, keep) if kp], const, coef[keep], alpha, len(table)))
+    # As within refit: among equally good candidates the one with fewer terms.
+    floor = min(r[0] for r in results)
+    tss_per_row = float(np.var(y))
+    ok = [r for r in results if r[0] <= floor * (1 + GCV_RTOL) + GCV_ATOL * tss_per_row]
+    gcv, _, keys, const, coef, alpha, n_table = min(ok, key=lambda r: r[1])
+    if info is not None:
+        info.update(fit=fit, n_proxy_terms=n_table, n_kept=len(keys), alpha=alpha, gcv=gcv)
     fourier = {(): const}
     fourier.update(zip(keys, coef.tolist()))
     return Spectrum(fourier, n, n_queries=m)
