@@ -26,7 +26,7 @@ from interspect.spex.peeling import bin_transform
 __all__ = ["refit", "FIRST_ORDER_MAX_N"]
 
 FIRST_ORDER_MAX_N = 4096  # above this, only first-order terms that were discovered are refit
-ALPHAS = (1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # relative to the samples per column
+ALPHAS = (1e-12, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # relative to the samples per column
 
 
 def _columns(found: dict[tuple[int, ...], float], n: int, first_order: bool) -> list[tuple[int, ...]]:
@@ -102,19 +102,28 @@ def refit(
         G_all = G_all + g
     h_all = np.sum(hs, axis=0)
     per_col = P1 * B  # samples per group
+    # Candidate models: the discovered support (+ constant) alone, and with all first-order
+    # terms added; the support columns come first, so the smaller model is a leading block.
+    n_support = 1 + sum(1 for k in found if k)
+    sizes = [n_support] + ([len(cols)] if len(cols) > n_support else [])
+    best = (np.inf, sizes[0], ALPHAS[0])
     if C > 1:
-        errs = np.zeros(len(ALPHAS))
-        for c in range(C):
-            G_tr = G_all - grams[c]
-            h_tr = h_all - hs[c]
-            x0 = None
-            for a, rel in enumerate(ALPHAS):
-                beta = _solve(G_tr, h_tr, rel * per_col * (C - 1), x0)
-                x0 = beta
-                errs[a] += yys[c] - 2 * beta @ hs[c] + beta @ (grams[c] @ beta)
-        alpha = ALPHAS[int(np.argmin(errs))] * per_col * C
-    else:
-        alpha = ALPHAS[0] * per_col
-    beta = _solve(G_all, h_all, alpha, None)
+        for size in sizes:
+            errs = np.zeros(len(ALPHAS))
+            for c in range(C):
+                G_tr = (G_all - grams[c])[:size, :size]
+                h_tr = (h_all - hs[c])[:size]
+                G_c = grams[c][:size, :size]
+                x0 = None
+                for a, rel in enumerate(ALPHAS):
+                    beta = _solve(G_tr, h_tr, rel * per_col * (C - 1), x0)
+                    x0 = beta
+                    errs[a] += yys[c] - 2 * beta @ hs[c][:size] + beta @ (G_c @ beta)
+            a = int(np.argmin(errs))
+            if errs[a] < best[0]:
+                best = (float(errs[a]), size, ALPHAS[a])
+    _, size, rel = best
+    cols = cols[:size]
+    beta = _solve(G_all[:size, :size], h_all[:size], rel * per_col * C, None)
     top = float(np.max(np.abs(beta))) if beta.size else 0.0
     return {k: float(v) for k, v in zip(cols, beta) if abs(v) > 1e-9 * top}
