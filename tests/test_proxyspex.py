@@ -146,6 +146,8 @@ def test_proxyspex_recovers_planted_hierarchical_game(seed: int) -> None:
     s = proxyspex(g, n, 1500, seed=seed)
     assert s.n_queries == 1500 and g.n_calls == 1500
     assert faithfulness(s, g, n_test=1000, seed=99) > 0.99
+    # Exactly sparse game: exactly its support comes back, no near-zero clutter.
+    assert set(s.keys) == set(g.spectrum.keys)
     truth = g.spectrum.mobius()
     est = s.mobius()
     # Every planted top interaction is found, with its sign and about its size.
