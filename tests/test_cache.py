@@ -246,3 +246,12 @@ def test_default_target_is_memoised(tmp_path):
     vf2 = TextValueFunction(Counting(), TEXT, cache=path)
     assert vf.target == vf2.target == " the answer" and len(calls) == 1
     assert vf.identity == vf2.identity
+
+
+@pytest.mark.parametrize("name", ["interspect.models.cache", "interspect.models.scorers"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
