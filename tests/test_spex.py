@@ -219,3 +219,21 @@ def test_progress_callback_and_callable_subpackage():
         warnings.simplefilter("error")
         s2 = spex(g, 20, 3000, seed=0, progress=True)
     assert s2 == s
+
+
+def test_degree_above_max_degree_stress():
+    # Many games mixing identifiable (degree <= 2) and unidentifiable (degree 3..5) terms at a
+    # small budget: miscorrected keys must be rejected (without the cross-group check about one
+    # run in seven reports a wrong key here).
+    rng = np.random.default_rng(0)
+    wrong = 0
+    for seed in range(40):
+        truth = {(): 0.3}
+        for size, count in ((1, 3), (3, 4)):
+            for _ in range(count):
+                d = size + int(rng.integers(0, 2 if size == 1 else 3))
+                truth[tuple(sorted(rng.choice(30, d, replace=False).tolist()))] = float(rng.uniform(0.5, 1.5))
+        g = interspect.Spectrum(truth, 30)
+        s = spex(g.predict, 30, 2000, seed=seed, max_degree=2, regression=False)
+        wrong += len(_significant(s.fourier, 0.05) - set(truth))
+    assert wrong == 0
