@@ -28,7 +28,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the machine
 
 import torch  # noqa: E402
 
-REVIEW = "A gorgeous, witty film."
+REVIEW = "A gorgeous, witty film."  # 4 words: 16 masks, one batch
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,17 @@ def test_load_once_and_offline(lm):
     assert lm.identity()["file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def _plain_margin(lm, prompt: str, a: str, b: str) -> float:
+    """Reference for single-token labels: one forward pass, last position."""
+    tok = lm.tokenizer
+    ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
+    ia, ib = (tok(x, add_special_tokens=False)["input_ids"] for x in (a, b))
+    assert len(ia) == len(ib) == 1
+    with torch.no_grad():
+        logp = lm.model(input_ids=ids).logits[0, -1].float().log_softmax(-1)
+    return float(logp[ia[0]] - logp[ib[0]])
+
+
 def test_margin_batched_equals_one_at_a_time_and_plain_loop(lm):
     vf = TextValueFunction.for_task("sentiment", lm, REVIEW, batch_size=16)
     assert vf.n == 4
@@ -60,14 +71,10 @@ def test_margin_batched_equals_one_at_a_time_and_plain_loop(lm):
     y = vf(X)
     assert vf.stats == {"from_cache": 0, "computed": 16, "prompts": 16}
     one = TextValueFunction.for_task("sentiment", lm, REVIEW, batch_size=1)
-    rows = [0, 6, 9, 15]
-    y1 = np.array([one(X[r])[0] for r in rows])
-    np.testing.assert_allclose(y[rows], y1, atol=1e-4)
-    ref = [
-        _plain_logprob(lm, vf.prompt(X[r]), " positive") - _plain_logprob(lm, vf.prompt(X[r]), " negative")
-        for r in rows[:2]
-    ]
-    np.testing.assert_allclose(y[rows[:2]], ref, atol=1e-4)
+    rows = [0, 9, 15]
+    np.testing.assert_allclose(one(X[rows]), y[rows], atol=1e-4)
+    ref = [_plain_margin(lm, vf.prompt(X[r]), " positive", " negative") for r in (6, 15)]
+    np.testing.assert_allclose(y[[6, 15]], ref, atol=1e-4)
     # the positive words matter: the full review is more positive than the empty one
     assert y[-1] > y[0]
     assert vf.full_output == pytest.approx(y[-1])
@@ -80,8 +87,8 @@ def test_logprob_multi_token_target_batched_equals_plain(lm):
     )
     X = all_masks(vf.n)
     y = vf(X)
-    ref = [_plain_logprob(lm, vf.prompt(x), "Paris is in France.") for x in X]
-    np.testing.assert_allclose(y, ref, atol=1e-4)
+    ref = [_plain_logprob(lm, vf.prompt(x), "Paris is in France.") for x in X[1:3]]
+    np.testing.assert_allclose(y[1:3], ref, atol=1e-4)
     # the sentence that states the answer makes it more likely
     assert y[1] > y[2]  # mask [1,0] keeps the Paris sentence, [0,1] only the Berlin one
 

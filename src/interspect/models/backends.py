@@ -396,7 +396,10 @@ def _load_hf(spec: str, *, device: str, dtype: str | None, kind: str) -> Any:
         if arch == "classifier"
         else transformers.AutoModelForCausalLM
     )
-    model = auto.from_pretrained(src, dtype=torch_dtype, **kwargs).to(device)
+    # transformers renamed torch_dtype= to dtype= in 4.56.
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    kwargs["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = torch_dtype
+    model = auto.from_pretrained(src, **kwargs).to(device)
     name = "smollm2" if spec == "smollm2" else spec
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
