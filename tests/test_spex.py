@@ -54,10 +54,10 @@ def test_hierarchical_game_exact():
 # ------------------------------------------------------------------ determinism and budget
 def test_same_seed_same_spectrum_and_global_rng_untouched():
     g = games.SparseFourierGame(64, 15, 3, noise_std=0.05, seed=11)
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 (checking the legacy global RNG is the point)
     a = spex(games.SparseFourierGame(64, 15, 3, noise_std=0.05, seed=11), 64, 5000, seed=42)
     b = spex(games.SparseFourierGame(64, 15, 3, noise_std=0.05, seed=11), 64, 5000, seed=42)
-    after = np.random.get_state()
+    after = np.random.get_state()  # noqa: NPY002
     assert a.fourier == b.fourier and a.n_queries == b.n_queries  # bit for bit
     assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
     c = spex(g, 64, 5000, seed=43)

@@ -81,7 +81,7 @@ def peel(
     keys = _Keys(design)
     found: dict[tuple[int, ...], float] = {}
     energy = np.einsum("cpj,cpj->cj", U, U)
-    floor = 1e-24 * max(float(energy.max()), 1e-300) * 1.0
+    floor = 1e-24 * max(float(energy.max()), 1e-300)  # bins at round-off level are empty
     dirty = np.ones((C, B), dtype=bool)
     cache: dict[tuple[int, int], list[tuple[int, ...]]] = {}
 

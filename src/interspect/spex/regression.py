@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import cg
+from scipy.sparse.linalg import cg, spsolve
 
 from interspect.spex.design import Design
 from interspect.spex.peeling import bin_transform
@@ -71,7 +71,7 @@ def _solve(G: sp.csr_matrix, h: np.ndarray, alpha: float, x0: np.ndarray | None)
     M = sp.diags(1.0 / diag)
     sol, info = cg(A, h, x0=x0, rtol=1e-13, atol=0.0, maxiter=2000, M=M)
     if info != 0:  # fall back to a direct sparse solve when CG stalls
-        sol = sp.linalg.spsolve(A.tocsc(), h)
+        sol = spsolve(A.tocsc(), h)
     return np.asarray(sol)
 
 
