@@ -114,6 +114,8 @@ class HFCausalLM:
         params = inspect.signature(fwd).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._prefix: tuple[tuple[int, ...], Any] | None = None
+        # Bytes of attention scores one forward pass may need; bounds memory on long texts.
+        self.attention_budget = 512 * 2**20
 
     # -- prompts -------------------------------------------------------------------------------
     def identity(self) -> dict:
@@ -274,19 +276,38 @@ class HFCausalLM:
         enc = [self.encode(p) for p in prompts]
         continuations = [self._continuation_ids(c) for c in continuations]
         out = np.empty((len(prompts), len(continuations)))
+        single = all(len(c) == 1 for c in continuations)
+        extra = 0 if single else max(len(c) for c in continuations)
         with torch.inference_mode():
-            if all(len(c) == 1 for c in continuations):
-                wanted = [[(len(e), c[0]) for c in continuations] for e in enc]
-                res = self._logprob_rows(enc, wanted)
-                for i, r in enumerate(res):
-                    out[i] = r
-                return out
-            for j, c in enumerate(continuations):
-                seqs = [e + list(c) for e in enc]
-                wanted = [[(len(e) + q, t) for q, t in enumerate(c)] for e in enc]
-                res = self._logprob_rows(seqs, wanted)
-                out[:, j] = [sum(r) for r in res]
+            for rows in self._groups([len(e) + extra for e in enc]):
+                sub = [enc[i] for i in rows]
+                if single:
+                    wanted = [[(len(e), c[0]) for c in continuations] for e in sub]
+                    out[rows] = self._logprob_rows(sub, wanted)
+                    continue
+                for j, c in enumerate(continuations):
+                    seqs = [e + list(c) for e in sub]
+                    wanted = [[(len(e) + q, t) for q, t in enumerate(c)] for e in sub]
+                    out[rows, j] = [sum(r) for r in self._logprob_rows(seqs, wanted)]
         return out
+
+    def _groups(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Split a batch so that no forward pass needs more than ~``attention_budget`` bytes of
+        attention scores (B x heads x L x L floats): long texts go a few rows at a time."""
+        heads = int(getattr(self.model.config, "num_attention_heads", 16) or 16)
+        groups: list[list[int]] = []
+        cur: list[int] = []
+        longest = 0
+        for i, n in enumerate(lengths):
+            longest2 = max(longest, n)
+            if cur and (len(cur) + 1) * heads * longest2 * longest2 * 4 > self.attention_budget:
+                groups.append(cur)
+                cur, longest2 = [], n
+            cur.append(i)
+            longest = longest2
+        if cur:
+            groups.append(cur)
+        return groups
 
 
 class HFClassifier:
