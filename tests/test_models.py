@@ -73,6 +73,13 @@ def test_margin_batched_equals_one_at_a_time_and_plain_loop(lm):
     one = TextValueFunction.for_task("sentiment", lm, REVIEW, batch_size=1)
     rows = [0, 9, 15]
     np.testing.assert_allclose(one(X[rows]), y[rows], atol=1e-4)
+    # a tiny attention budget splits the batch into single rows inside the backend
+    lm.attention_budget, saved = 1, lm.attention_budget
+    try:
+        split = TextValueFunction.for_task("sentiment", lm, REVIEW, batch_size=16)
+        np.testing.assert_allclose(split(X[[3, 12]]), y[[3, 12]], atol=1e-4)
+    finally:
+        lm.attention_budget = saved
     ref = [_plain_margin(lm, vf.prompt(X[r]), " positive", " negative") for r in (6, 15)]
     np.testing.assert_allclose(y[[6, 15]], ref, atol=1e-4)
     # the positive words matter: the full review is more positive than the empty one
