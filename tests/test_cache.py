@@ -255,3 +255,11 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_none_options_keep_defaults():
+    lm = ArithmeticLM()
+    a = TextValueFunction.for_task("sentiment", lm, TEXT, question=None, masking=None, cache=None)
+    assert a.question == "Is this review positive or negative?" and a.scorer.labels == (" positive", " negative")
+    b = TextValueFunction(lm, TEXT, scorer=None, masking=None, unit=None, labels=(" a", " b"))
+    assert b.scorer_name == "margin" and b.replacement is None and b.n == 10

@@ -121,6 +121,10 @@ class TextValueFunction:
             raise TypeError(f"question must be a str or None, got {type(question).__name__}")
         if not isinstance(answer_prefix, str):
             raise TypeError(f"answer_prefix must be a str, got {type(answer_prefix).__name__}")
+        # None stands for the default, so callers can forward optional arguments unchanged.
+        scorer = "auto" if scorer is None else scorer
+        masking = "remove" if masking is None else masking
+        unit = "word" if unit is None else unit
         check_choice(scorer, "scorer", ("auto", "logprob", "margin", "class_logit"))
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.max_new_tokens = check_positive_int(max_new_tokens, "max_new_tokens")
@@ -260,13 +264,15 @@ class TextValueFunction:
         or False."; output ``logp("True") − logp("False")`` of the first answer token.
         ``"qa"``: ``question`` required, sentences as features, output the teacher-forced
         log-probability of the model's own answer on the full context.
-        Any option given overrides these defaults.
+        Any option given overrides these defaults; options passed as ``None`` keep them.
 
         Examples
         --------
         >>> vf = TextValueFunction.for_task("sentiment", lm, "Fun and moving.")  # doctest: +SKIP
         """
         check_choice(task, "task", TASKS)
+        # None means "not given" (callers forward their own optional arguments).
+        options = {k: v for k, v in options.items() if v is not None}
         if isinstance(lm, str):
             from interspect.models.backends import load
 
