@@ -126,7 +126,12 @@ def _text_items(args: argparse.Namespace, cache: str | None) -> Iterator[Item]:
     from interspect.models import TextValueFunction
 
     task = args.task
-    path = Path(args.data) if args.data else REPO_ROOT.parent / "shared" / "data" / f"{task}.csv"
+    if args.data:
+        path = Path(args.data)
+    else:
+        # ../shared/data/<task>.csv next to the repository (from its root, or from the source tree).
+        candidates = [Path.cwd().parent / "shared" / "data" / f"{task}.csv", REPO_ROOT.parent / "shared" / "data" / f"{task}.csv"]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
     data = _read_csv(path)
     if task == "sentiment":
         texts = [(f"{i}", int(row["n"]) if row.get("n") else len(row["review"].split()), row) for i, row in enumerate(data)]
