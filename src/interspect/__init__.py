@@ -18,18 +18,20 @@ from interspect.evaluate import faithfulness
 from interspect.exact import exact
 from interspect.spectrum import Spectrum
 
+# Imported eagerly: the subpackage `interspect.spex` shares its name with the function, and a lazy
+# import would leave the package attribute bound to the module once the subpackage is loaded.
+from interspect.spex import spex, spex_budget  # noqa: E402  (after Spectrum, which it needs)
+
 __version__ = "0.1.0"
 
 # Heavier entry points load on first use, so `import interspect` stays light.
 _LAZY = {
-    "spex": "interspect.spex",
-    "spex_budget": "interspect.spex",
     "proxyspex": "interspect.proxy",
     "explain_text": "interspect.explain",
     "Explanation": "interspect.explain",
 }
 
-__all__ = ["Spectrum", "exact", "faithfulness", "__version__", *_LAZY]
+__all__ = ["Spectrum", "exact", "faithfulness", "spex", "spex_budget", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

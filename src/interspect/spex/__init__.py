@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -152,13 +150,3 @@ def spex(
             bar.close()
     return Spectrum(found, n, n_queries=design.n_queries)
 
-
-class _CallableModule(types.ModuleType):
-    """``interspect.spex`` is both this subpackage and the function; importing the subpackage
-    rebinds the package attribute to the module, so the module forwards calls to :func:`spex`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Spectrum:
-        return spex(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
