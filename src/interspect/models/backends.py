@@ -83,13 +83,8 @@ def _resolve_dtype(torch: Any, dtype: str | None) -> Any:
     return names[dtype]
 
 
-class HFCausalLM:
-    """A Hugging Face causal language model with batched, prefix-cached teacher forcing.
-
-    Use :func:`load` rather than constructing this directly.
-    """
-
-    kind: Literal["causal"] = "causal"
+class _HFModel:
+    """What every Hugging Face backend holds: the model in eval mode, its tokenizer, its identity."""
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str, identity: dict, device: str) -> None:
         torch, _ = _import_torch_transformers()
@@ -99,8 +94,23 @@ class HFCausalLM:
         self.name = name
         self._identity = identity
         self.device = device
-        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         self.mask_token = tokenizer.mask_token or tokenizer.unk_token
+
+    def identity(self) -> dict:
+        return dict(self._identity)
+
+
+class HFCausalLM(_HFModel):
+    """A Hugging Face causal language model with batched, prefix-cached teacher forcing.
+
+    Use :func:`load` rather than constructing this directly.
+    """
+
+    kind: Literal["causal"] = "causal"
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, identity: dict, device: str) -> None:
+        super().__init__(model, tokenizer, name=name, identity=identity, device=device)
+        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         base = getattr(model, "base_model", None)
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         # The split body/head path computes the vocabulary projection only where it is needed;
@@ -118,9 +128,6 @@ class HFCausalLM:
         self.attention_budget = 512 * 2**20
 
     # -- prompts -------------------------------------------------------------------------------
-    def identity(self) -> dict:
-        return dict(self._identity)
-
     def render(self, message: str, answer_prefix: str = "") -> str:
         """The full prompt string for one user message (chat template when the model has one)."""
         if self.has_chat_template:
@@ -310,7 +317,7 @@ class HFCausalLM:
         return groups
 
 
-class HFClassifier:
+class HFClassifier(_HFModel):
     """A Hugging Face sequence classifier (``AutoModelForSequenceClassification``).
 
     Use :func:`load` rather than constructing this directly.
@@ -319,21 +326,11 @@ class HFClassifier:
     kind: Literal["classifier"] = "classifier"
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str, identity: dict, device: str) -> None:
-        torch, _ = _import_torch_transformers()
-        self._torch = torch
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.name = name
-        self._identity = identity
-        self.device = device
-        self.mask_token = tokenizer.mask_token or tokenizer.unk_token
+        super().__init__(model, tokenizer, name=name, identity=identity, device=device)
         id2label = getattr(model.config, "id2label", None) or {}
         self.class_names = [
             str(id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels)
         ]
-
-    def identity(self) -> dict:
-        return dict(self._identity)
 
     def template_fingerprint(self) -> str:
         return ""
