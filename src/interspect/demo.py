@@ -18,7 +18,7 @@ from importlib import resources
 
 from interspect.cli import main as cli_main
 
-REVIEW_BUDGET = int(os.environ.get("INTERSPECT_DEMO_BUDGET", "600"))
+BUDGET = int(os.environ.get("INTERSPECT_DEMO_BUDGET", "600"))
 
 
 def main() -> int:
@@ -27,59 +27,25 @@ def main() -> int:
     cache = os.path.join(out, "cache.sqlite")
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
-    review = examples["review"]
-    print(f"== 1/2 sentiment: {review['text']!r} ({review['sentiment']} review)\n", flush=True)
-    status = cli_main(
-        [
-            "explain",
-            "--text",
-            review["text"],
-            "--task",
-            "sentiment",
-            "--budget",
-            str(REVIEW_BUDGET),
-            "--index",
-            "FBII",
-            "--order",
-            "2",
-            "--cache",
-            cache,
-            "--out",
-            os.path.join(out, "review"),
-        ]
-    )
-    if status:
-        return status
-    trolley = examples["trolley"]
-    print(
-        f"\n== 2/2 trolley puzzle: {trolley['question']!r} (correct answer: {trolley['correct_answer']})\n",
-        flush=True,
-    )
-    status = cli_main(
-        [
-            "explain",
-            "--text",
-            trolley["context"],
-            "--question",
-            trolley["question"],
-            "--task",
-            "puzzle",
-            "--budget",
-            str(REVIEW_BUDGET),
-            "--index",
-            "FBII",
-            "--order",
-            "2",
-            "--cache",
-            cache,
-            "--out",
-            os.path.join(out, "trolley"),
-        ]
-    )
+    review, trolley = examples["review"], examples["trolley"]
+    runs = [
+        ("review", f"sentiment: {review['text']!r} ({review['sentiment']} review)",
+         ["--text", review["text"], "--task", "sentiment"]),
+        ("trolley", f"trolley puzzle: {trolley['question']!r} (correct answer: {trolley['correct_answer']})",
+         ["--text", trolley["context"], "--question", trolley["question"], "--task", "puzzle"]),
+    ]
+    for step, (name, title, args) in enumerate(runs, 1):
+        print(f"\n== {step}/{len(runs)} {title}\n", flush=True)
+        status = cli_main(
+            ["explain", *args, "--budget", str(BUDGET), "--index", "FBII", "--order", "2",
+             "--cache", cache, "--out", os.path.join(out, name)]
+        )
+        if status:
+            return status
     print(f"\nDemo finished in {time.perf_counter() - start:.0f} s. Open the reports:")
-    for name in ("review", "trolley"):
+    for name, _, _ in runs:
         print(f"  {os.path.abspath(os.path.join(out, name, 'report.html'))}")
-    return status
+    return 0
 
 
 if __name__ == "__main__":
