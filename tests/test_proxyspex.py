@@ -236,3 +236,12 @@ def test_result_is_a_spectrum_with_bounded_degree() -> None:
     g = games.HierarchicalGame(20, n_top=3, min_degree=3, max_degree=5, seed=5)
     s = proxyspex(g, 20, 600, seed=0, max_degree=2)
     assert isinstance(s, Spectrum) and s.degree <= 2
+
+
+def test_budget_covering_every_mask_gives_the_exact_spectrum():
+    g = games.HierarchicalGame(7, n_top=3, squash="tanh", seed=3)
+    s = proxyspex(g, 7, 500, seed=0)
+    ref = exact(g, 7)
+    assert s.n_queries == 128
+    assert set(s.fourier) == set(ref.fourier)
+    assert all(abs(s.fourier[k] - v) < 1e-12 for k, v in ref.fourier.items())

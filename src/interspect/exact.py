@@ -10,7 +10,7 @@ import numpy as np
 from interspect._validation import call_value_fn, check_n
 from interspect.spectrum import Spectrum
 
-__all__ = ["exact", "all_masks", "fwht"]
+__all__ = ["exact", "all_masks", "fwht", "spectrum_from_table"]
 
 MAX_EXACT_N = 20
 
@@ -66,8 +66,13 @@ def exact(
         raise ValueError(
             f"exact() enumerates all 2^n masks and supports n <= {MAX_EXACT_N}, got n={n}; use spex() or proxyspex()"
         )
-    X = all_masks(n)
-    y = call_value_fn(value_fn, X, batch_size=batch_size)
+    y = call_value_fn(value_fn, all_masks(n), batch_size=batch_size)
+    return spectrum_from_table(y, n, tol=tol)
+
+
+def spectrum_from_table(y: np.ndarray, n: int, *, tol: float = 1e-12) -> Spectrum:
+    """Exact spectrum from the values on all ``2^n`` masks, ``y[r]`` at the mask of bitmask ``r``
+    (the row order of :func:`all_masks`)."""
     F = fwht(y) / 2.0**n
     scale = float(np.max(np.abs(F))) if F.size else 0.0
     keep = np.flatnonzero(np.abs(F) > tol * scale) if scale > 0 else np.array([], dtype=np.int64)

@@ -56,7 +56,8 @@ def proxyspex(
     n : int
         Number of features.
     budget : int
-        Number of value-function queries (at least 8; capped at ``2^n``).
+        Number of value-function queries (at least 8; capped at ``2^n``). A budget that covers
+        all ``2^n`` masks gives the exact spectrum (all degrees), with no proxy.
     max_degree : int, default 5
         Deepest tree, hence highest interaction order in the result.
     seed : int, Generator or None
@@ -112,6 +113,13 @@ def proxyspex(
     finally:
         if bar is not None:
             bar.close()
+    if len(X) == 2**n:
+        # Every mask was queried: the exact transform of the samples beats any proxy.
+        from interspect.exact import spectrum_from_table
+
+        table = np.empty(2**n)
+        table[X.astype(np.int64) @ (1 << np.arange(n, dtype=np.int64))] = y
+        return spectrum_from_table(table, n)
     return _spectrum_from_samples(X, y, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs, energy=energy)
 
 
