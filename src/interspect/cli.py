@@ -180,7 +180,7 @@ def run_explain(args: argparse.Namespace) -> int:
     )
     print(
         f"unmasked output: {expl.full_output:.4f}"
-        + (f" (answer scored: {meta['target']!r})" if meta.get("target") else "")
+        + (f" = {meta['output']}" if meta.get("output") else "")
     )
     print(
         f"faithfulness R² on {meta['n_test']} fresh masks: "

@@ -215,6 +215,16 @@ def explain(
     )
 
 
+def _describe_output(settings: dict[str, Any]) -> str:
+    """What the explained number is, in words, from the value function's settings."""
+    scorer, labels, target = settings.get("scorer"), settings.get("labels"), settings.get("target")
+    if scorer == "margin" and labels:
+        return f"logp({labels[0]!r}) − logp({labels[1]!r})"
+    if scorer == "class_logit":
+        return f"logit of class {target!r}"
+    return f"log-probability of the answer {target!r}"
+
+
 def explain_text(
     text: str,
     *,
@@ -288,6 +298,7 @@ def explain_text(
         vf = TextValueFunction(lm, text, scorer=scorer, labels=labels, **options)
     settings = vf.describe()
     meta = {
+        "output": _describe_output(settings),
         "model": settings.get("model", model if isinstance(model, str) else type(model).__name__),
         "unit": unit if isinstance(unit, str) else "spans",
         "question": question,

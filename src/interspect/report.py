@@ -207,7 +207,9 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
     extra = ""
     if question:
         extra += f'<div class="question"><b>Question (kept fixed):</b> {html.escape(str(question))}</div>'
-    if target:
+    if meta.get("output"):
+        extra += f'<div class="question"><b>Output explained:</b> {html.escape(str(meta["output"]))}</div>'
+    elif target:
         extra += f'<div class="question"><b>Scored answer:</b> {html.escape(str(target))}</div>'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
