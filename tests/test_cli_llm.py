@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
 from interspect import Spectrum
 from interspect.cli import main
+from llm_required import require_embedded_model
 
 pytestmark = pytest.mark.llm
 
-_missing = [m for m in ("torch", "transformers", "gguf") if importlib.util.find_spec(m) is None]
-if _missing:
-    pytest.skip(f"needs the 'llm' extra ({', '.join(_missing)} missing)", allow_module_level=True)
-try:
-    from interspect.models import embedded_model_path
-
-    embedded_model_path()
-except ModuleNotFoundError as exc:  # pragma: no cover - depends on the machine
-    pytest.skip(str(exc), allow_module_level=True)
+require_embedded_model()
 
 SCHEMA = {
     "features": list,
@@ -41,8 +33,26 @@ def test_cli_explain_end_to_end(tmp_path, capsys):
     out = tmp_path / "out"
     cache = tmp_path / "cache.sqlite"
     text = "Not bad at all, a fun film."
-    args = ["explain", "--text", text, "--task", "sentiment", "--method", "proxyspex", "--budget", "48",
-            "--n-test", "16", "--top", "5", "--cache", str(cache), "--out", str(out), "--no-progress"]
+    args = [
+        "explain",
+        "--text",
+        text,
+        "--task",
+        "sentiment",
+        "--method",
+        "proxyspex",
+        "--budget",
+        "48",
+        "--n-test",
+        "16",
+        "--top",
+        "5",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     data = json.loads((out / "explanation.json").read_text())
@@ -56,10 +66,13 @@ def test_cli_explain_end_to_end(tmp_path, capsys):
         assert inter["labels"] == [data["features"][i] for i in inter["features"]]
     # The reported top interaction is the spectrum's own top FBII entry.
     spectrum = Spectrum.from_json(out / "spectrum.json")
-    (key, value), = spectrum.top(1, index="FBII", order=2)
+    ((key, value),) = spectrum.top(1, index="FBII", order=2)
     assert data["interactions"][0]["features"] == list(key)
     assert data["interactions"][0]["value"] == pytest.approx(value)
-    assert "faithfulness R²" in printed and " × ".join(repr(w) for w in data["interactions"][0]["labels"]) in printed
+    assert (
+        "faithfulness R²" in printed
+        and " × ".join(repr(w) for w in data["interactions"][0]["labels"]) in printed
+    )
     html = (out / "report.html").read_text()
     assert all(label in html for label in data["interactions"][0]["labels"])
 
@@ -71,6 +84,9 @@ def test_cli_explain_end_to_end(tmp_path, capsys):
 
 
 def test_cli_unknown_model_is_one_line(capsys):
-    assert main(["explain", "--text", "fine film", "--model", "/nonexistent/model-dir", "--no-cache"]) == 2
+    assert (
+        main(["explain", "--text", "fine film", "--model", "/nonexistent/model-dir", "--no-cache"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("interspect: error:") and err.count("\n") == 1

@@ -8,23 +8,16 @@ loads (~13 s).
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from interspect.exact import all_masks
-from interspect.models import TextValueFunction, embedded_model_path, load
+from interspect.models import TextValueFunction, load
+from llm_required import require_embedded_model
 
 pytestmark = pytest.mark.llm
 
-_missing = [m for m in ("torch", "transformers", "gguf") if importlib.util.find_spec(m) is None]
-if _missing:
-    pytest.skip(f"needs the 'llm' extra ({', '.join(_missing)} missing)", allow_module_level=True)
-try:
-    embedded_model_path()
-except ModuleNotFoundError as exc:  # pragma: no cover - depends on the machine
-    pytest.skip(str(exc), allow_module_level=True)
+require_embedded_model()
 
 import torch  # noqa: E402
 
