@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -164,6 +165,8 @@ def explain(
     reason = "chosen by the caller"
     if method == "auto":
         method, reason = choose_method(n, budget, max_degree)
+        if progress:
+            print(f"interspect: method={method!r} ({reason})", file=sys.stderr)
     if method == "exact" and n > EXACT_MAX_FEATURES:
         raise ValueError(
             f"method='exact' queries all 2^n masks and supports n <= {EXACT_MAX_FEATURES}, got n={n}"
