@@ -142,8 +142,6 @@ def run_explain(args: argparse.Namespace) -> int:
             )
         labels = (parts[0], parts[1])
     cache = None if args.no_cache else (args.cache or default_cache_path())
-    if cache:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
     expl = explain_text(
         text,
         question=args.question,

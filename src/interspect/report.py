@@ -23,6 +23,11 @@ def _rgba(value: float, scale: float, alpha_max: float = 0.75) -> str:
     return f"rgba({r},{g},{b},{min(1.0, abs(value) / scale) * alpha_max:.3f})"
 
 
+def _hex(positive: bool) -> str:
+    """Matplotlib colour of a positive (red) or negative (blue) value."""
+    return "#%02x%02x%02x" % (_POS if positive else _NEG)
+
+
 def _fmt(x: Any, digits: int = 4) -> str:
     if isinstance(x, float):
         return "n/a" if math.isnan(x) else f"{x:.{digits}g}"
@@ -255,7 +260,7 @@ def plot_bar(expl: Explanation, k: int = 10, *, ax: Any = None) -> Any:
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.4 * max(len(rows), 1) + 1.2))
     labels = [" × ".join(it.labels) for it in rows]
-    colors = ["#%02x%02x%02x" % (_POS if it.value > 0 else _NEG) for it in rows]
+    colors = [_hex(it.value > 0) for it in rows]
     ax.barh(range(len(rows)), [it.value for it in rows], color=colors)
     ax.set_yticks(range(len(rows)), labels)
     ax.axvline(0, color="#333", lw=0.8)
@@ -274,7 +279,7 @@ def plot_network(expl: Explanation, k: int = 15, *, ax: Any = None) -> Any:
         ax.plot(
             [a[0], b[0]],
             [a[1], b[1]],
-            color="#%02x%02x%02x" % (_POS if v > 0 else _NEG),
+            color=_hex(v > 0),
             lw=1 + 6 * abs(v) / scale,
             alpha=0.7,
             zorder=1,
@@ -285,7 +290,7 @@ def plot_network(expl: Explanation, k: int = 15, *, ax: Any = None) -> Any:
             [p[1]],
             marker="s",
             s=60,
-            color="#%02x%02x%02x" % (_POS if v > 0 else _NEG),
+            color=_hex(v > 0),
             zorder=2,
         )
     for _, p, label, v in lay["nodes"]:
@@ -293,7 +298,7 @@ def plot_network(expl: Explanation, k: int = 15, *, ax: Any = None) -> Any:
             [p[0]],
             [p[1]],
             s=150 + 900 * abs(v) / scale,
-            color="#%02x%02x%02x" % (_POS if v >= 0 else _NEG),
+            color=_hex(v >= 0),
             edgecolors="#333",
             zorder=3,
         )
