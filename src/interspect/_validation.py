@@ -150,3 +150,40 @@ def call_value_fn(
             else:
                 progress(stop, m)
     return out
+
+
+class StageProgress:
+    """The ``progress`` argument of the algorithms: ``True`` shows a tqdm bar per stage, a callable
+    is called as ``progress(stage, done, total)``, ``False`` reports nothing.
+
+    ``stage(name, total)`` returns the per-stage reporter ``(done, total) -> None`` (or None when
+    nothing is reported); ``close()`` closes the bars.
+    """
+
+    def __init__(self, progress: Any, algorithm: str) -> None:
+        if not (isinstance(progress, (bool, np.bool_)) or progress is None or callable(progress)):
+            raise TypeError(f"progress must be True, False or a callable progress(stage, done, total), got {progress!r}")
+        self.progress = False if progress is None else progress
+        self.algorithm = algorithm
+        self._bars: list[Any] = []
+
+    def stage(self, name: str, total: int) -> Callable[[int, int], None] | None:
+        progress = self.progress
+        if progress is False:
+            return None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc=f"{self.algorithm} {name}", leave=False)
+            self._bars.append(bar)
+
+            def tick(done: int, tot: int) -> None:
+                bar.update(done - bar.n)
+
+            return tick
+        return lambda done, tot: progress(name, done, tot)
+
+    def close(self) -> None:
+        for bar in self._bars:
+            bar.close()
+        self._bars.clear()

@@ -8,17 +8,23 @@ from typing import Any, Literal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from interspect._validation import call_value_fn, check_n, check_positive_int, check_seed
+from interspect._validation import (
+    StageProgress,
+    call_value_fn,
+    check_n,
+    check_positive_int,
+    check_seed,
+)
 from interspect.proxy.fit import ProxyFit, fit_proxy
 from interspect.proxy.sampling import uniform_masks
+from interspect.proxy.selection import select_terms
 from interspect.proxy.tree_spectrum import ensemble_from_model, ensemble_keytable, tree_spectrum
-from interspect.proxy.truncation import GCV_ATOL, GCV_RTOL, refit, truncate, truncate_levels
+from interspect.proxy.truncation import refit, truncate, truncate_table
 from interspect.spectrum import Spectrum
 
-__all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "uniform_masks"]
+__all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "select_terms", "uniform_masks"]
 
 _BACKENDS = ("lightgbm", "xgboost")
-_RICHER_ENERGY = (0.99, 0.999)
 _MAX_TERMS = 1500
 _PRUNE_REL = 1e-3
 _PRUNE_ABS = 1e-12
@@ -33,9 +39,9 @@ def proxyspex(
     seed: int | np.random.Generator | None = None,
     proxy: Literal["lightgbm", "xgboost"] | Any = "lightgbm",
     batch_size: int | None = None,
-    progress: Any = None,
+    progress: bool | Callable[[str, int, int], None] = False,
     n_jobs: int | None = None,
-    energy: float = 0.95,
+    energy: float = 0.999,
 ) -> Spectrum:
     """Explain ``value_fn`` by a sparse Fourier spectrum learnt through a tree proxy (ProxySPEX).
 
@@ -44,10 +50,11 @@ def proxyspex(
     number of trees chosen on a held-out split with early stopping, see
     :mod:`interspect.proxy.fit`); the trees' exact Fourier spectrum is cut to the largest
     coefficients holding at least ``energy`` of its non-constant energy (ties kept together,
-    energetic subsets of kept interactions kept too), and those are re-fitted by ridge
-    regression on all samples. The ridge penalty, the candidate proxy and the cut (``energy``
-    or the richer 0.99 / 0.999) are chosen together by generalised cross-validation of the
-    re-fit. At most ``min(budget // 4, 1500)`` terms are re-fitted.
+    energetic subsets of kept interactions kept too). Those terms, their subsets and their
+    one-feature extensions are the candidates of a hierarchical forward selection that re-fits
+    by ridge regression on all samples and stops when the generalised cross-validation error
+    stops falling (:mod:`interspect.proxy.selection`). At most ``min(budget // 4, 1500)`` terms
+    are kept.
 
     Parameters
     ----------
@@ -68,14 +75,16 @@ def proxyspex(
         cloned and fitted to the samples; its ``max_depth`` must be set and ≤ ``max_degree``).
     batch_size : int, optional
         Masks per ``value_fn`` call (default: all at once).
-    progress : bool, callable or tqdm-like, optional
-        ``True`` shows a tqdm bar; a callable is called after every batch as
-        ``progress(done, total)``; a tqdm-like object gets ``update(k)``.
+    progress : bool or callable, default False
+        ``True`` shows tqdm bars for the query and fit stages; a callable is called as
+        ``progress(stage, done, total)`` with ``stage`` ``"query"`` (after every batch: rows done
+        of total) or ``"fit"`` (``0`` of ``1`` when fitting starts, ``1`` of ``1`` when done) —
+        the same convention as :func:`interspect.spex`.
     n_jobs : int, optional
         Threads for the tree library and linear algebra (default 1: deterministic, and on a
         busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
-    energy : float, default 0.95
-        Smallest fraction of the proxy's non-constant Fourier energy kept before the re-fit.
+    energy : float, default 0.999
+        Smallest fraction of the proxy's non-constant Fourier energy its candidate terms hold.
 
     Returns
     -------
@@ -102,17 +111,22 @@ def proxyspex(
     backend, estimator = _resolve_proxy(proxy, max_degree)
     rng = check_seed(seed)
 
+    report = StageProgress(progress, "proxyspex")
     X = uniform_masks(n, budget, rng)
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        progress = bar = tqdm(total=len(X), desc="proxyspex queries", unit="mask")
     try:
-        y = call_value_fn(value_fn, X, batch_size=batch_size, progress=progress or None)
+        y = call_value_fn(value_fn, X, batch_size=batch_size, progress=report.stage("query", len(X)))
+        fit_report = report.stage("fit", 1)
+        if fit_report is not None:
+            fit_report(0, 1)
+        s = _spectrum(X, y, n, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs, energy=energy)
+        if fit_report is not None:
+            fit_report(1, 1)
     finally:
-        if bar is not None:
-            bar.close()
+        report.close()
+    return s
+
+
+def _spectrum(X: np.ndarray, y: np.ndarray, n: int, **kwargs: Any) -> Spectrum:
     if len(X) == 2**n:
         # Every mask was queried: the exact transform of the samples beats any proxy.
         from interspect.exact import spectrum_from_table
@@ -120,7 +134,7 @@ def proxyspex(
         table = np.empty(2**n)
         table[X.astype(np.int64) @ (1 << np.arange(n, dtype=np.int64))] = y
         return spectrum_from_table(table, n)
-    return _spectrum_from_samples(X, y, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs, energy=energy)
+    return _spectrum_from_samples(X, y, **kwargs)
 
 
 def _spectrum_from_samples(
@@ -147,23 +161,12 @@ def _spectrum_from_samples(
     else:
         fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
     max_terms = max(1, min(m // 4, _MAX_TERMS))
-    # Nested supports per candidate proxy: the energy cut asked for, then richer ones; the GCV
-    # error of the ridge re-fit (an estimate of the error on fresh masks) picks among them all.
-    levels = [energy] + [e for e in _RICHER_ENERGY if e > energy]
-    results = []
-    for ens in fit.candidates or [fit.ensemble]:
-        table = ensemble_keytable(ens, n)
-        idx, sizes = truncate_levels(table, levels, max_terms=max_terms)
-        keys = table.keys(idx)
-        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-            const, coef, alpha, gcv = refit(keys, X, y, sizes=sizes)
-        keep = coef != 0.0
-        results.append((gcv, int(keep.sum()), [k for k, kp in zip(keys, keep) if kp], const, coef[keep], alpha, len(table)))
-    # As within refit: among equally good candidates the one with fewer terms.
-    floor = min(r[0] for r in results)
+    table = ensemble_keytable(fit.ensemble, n)
+    pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
+    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+        sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
+    keys, const, coef, gcv = sel.keys, sel.const, sel.coef, sel.gcv
     tss_per_row = float(np.var(y))
-    ok = [r for r in results if r[0] <= floor * (1 + GCV_RTOL) + GCV_ATOL * tss_per_row]
-    gcv, _, keys, const, coef, alpha, n_table = min(ok, key=lambda r: r[1])
     # Drop the smallest terms while their summed energy (what dropping them adds to the expected
     # squared error, the basis being orthonormal under uniform masks) stays negligible: a tenth
     # of a percent of the estimated error, or 1e-12 of the variance on exactly fitted data.
@@ -174,7 +177,7 @@ def _spectrum_from_samples(
     keys = [k for k, kp in zip(keys, keep) if kp]
     coef = coef[keep]
     if info is not None:
-        info.update(fit=fit, n_proxy_terms=n_table, n_kept=len(keys), alpha=alpha, gcv=gcv)
+        info.update(fit=fit, n_proxy_terms=len(table), n_pool=len(pool), n_kept=len(keys), alpha=sel.alpha, gcv=gcv, rounds=sel.rounds)
     fourier = {(): const}
     fourier.update(zip(keys, coef.tolist()))
     return Spectrum(fourier, n, n_queries=m)

@@ -10,10 +10,9 @@ the number of trees of every fit for free:
 2. learning rate 0.1 with depth ``max_degree`` and with depth ``min(3, max_degree)``, on the
    screened columns.
 
-Two candidate proxies come out: the fit with the best held-out R², and the average of the best
-deep and the best shallow fit (shallow trees generalise better from few samples, deep ones reach
-the high orders, so their spectra fill each other's gaps). The caller picks between them by the
-cross-validated error of the final ridge re-fit, which is what the user gets.
+The fit with the best held-out R² is the proxy. (Averaging the best deep and the best shallow fit
+was tried as a second candidate: once the final terms are chosen by forward selection over the
+proxy's terms, see :mod:`interspect.proxy.selection`, it made no difference.)
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from interspect.proxy.tree_spectrum import TreeEnsemble, average_ensembles, ensemble_from_model
+from interspect.proxy.tree_spectrum import TreeEnsemble, ensemble_from_model
 
 __all__ = ["fit_proxy", "ProxyFit"]
 
@@ -47,7 +46,6 @@ class ProxyFit:
     n_trees: int
     features: np.ndarray
     trials: list[dict[str, Any]] = field(default_factory=list)
-    candidates: list[TreeEnsemble] = field(default_factory=list)
 
 
 def _import_backend(name: str) -> Any:
@@ -197,7 +195,7 @@ def fit_proxy(
     if n_va == 0:
         model, best, r2 = be.train(Xf, y, None, None, depth=shallow, lr=0.1, rounds=200, patience=0, min_leaf=1)
         ens = be.ensemble(model, best)
-        return ProxyFit(ens, {"depth": shallow, "learning_rate": 0.1}, float("nan"), best, features, trials, [ens])
+        return ProxyFit(ens, {"depth": shallow, "learning_rate": 0.1}, float("nan"), best, features, trials)
     Xtr, ytr, Xva, yva = Xf[tr], y[tr], Xf[va], y[va]
 
     fitted: list[tuple[float, int, float, Any, int, np.ndarray]] = []
@@ -222,12 +220,6 @@ def fit_proxy(
     # (A third, smaller learning rate was tried too: many more trees, no better final R².)
     for depth in dict.fromkeys((deep, shallow)):
         run(depth, _LR, 3000, features)
-    best_single = max(fitted, key=lambda c: c[0])
-    r2, depth, lr, model, best, cols = best_single
-    candidates = [be.ensemble(model, best).remap(cols)]
-    # The best deep and the best shallow model, averaged (see the module docstring).
-    by_depth = {d: max((c for c in fitted if c[1] == d), key=lambda c: c[0]) for d in dict.fromkeys((deep, shallow))}
-    if len(by_depth) == 2:
-        parts = [be.ensemble(c[3], c[4]).remap(c[5]) for c in by_depth.values()]
-        candidates.append(average_ensembles(parts))
-    return ProxyFit(candidates[0], {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials, candidates)
+    r2, depth, lr, model, best, cols = max(fitted, key=lambda c: c[0])
+    ens = be.ensemble(model, best).remap(cols)
+    return ProxyFit(ens, {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials)

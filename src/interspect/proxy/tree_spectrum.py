@@ -21,7 +21,7 @@ import numpy as np
 from interspect._validation import check_n
 from interspect.spectrum import Spectrum
 
-__all__ = ["tree_spectrum", "TreeEnsemble", "KeyTable", "ensemble_from_model", "average_ensembles"]
+__all__ = ["tree_spectrum", "TreeEnsemble", "KeyTable", "ensemble_from_model"]
 
 _LGB_ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| below it counts as zero for zero-as-missing
 
@@ -101,27 +101,6 @@ class TreeEnsemble:
             bit = X[rows[inner], self.feature[nd]].astype(bool)
             node[inner] = np.where(bit, self.child1[nd], self.child0[nd])
         return self.offset + self.scale * self.leaf_value[~node].sum(axis=1)
-
-
-def average_ensembles(parts: list[TreeEnsemble]) -> TreeEnsemble:
-    """The equal-weight average of several ensembles, as one ensemble."""
-    w = 1.0 / len(parts)
-    n_int = np.cumsum([0] + [len(e.feature) for e in parts])
-    n_leaf = np.cumsum([0] + [len(e.leaf_value) for e in parts])
-
-    def shift(c: np.ndarray, a: int, b: int) -> np.ndarray:
-        return np.where(c >= 0, c + a, ~(~c + b))
-
-    return TreeEnsemble(
-        np.concatenate([e.feature for e in parts]),
-        np.concatenate([shift(e.child0, a, b) for e, a, b in zip(parts, n_int, n_leaf)]),
-        np.concatenate([shift(e.child1, a, b) for e, a, b in zip(parts, n_int, n_leaf)]),
-        np.concatenate([e.leaf_value * (e.scale * w) for e in parts]),
-        np.concatenate([shift(e.roots, a, b) for e, a, b in zip(parts, n_int, n_leaf)]),
-        w * sum(e.offset for e in parts),
-        1.0,
-        {"averaged": len(parts)},
-    )
 
 
 # ---------------------------------------------------------------------------------------- parsers

@@ -8,7 +8,13 @@ from typing import Any, Literal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from interspect._validation import check_choice, check_n, check_positive_int, check_seed
+from interspect._validation import (
+    StageProgress,
+    check_choice,
+    check_n,
+    check_positive_int,
+    check_seed,
+)
 from interspect.spectrum import Spectrum
 from interspect.spex.design import (
     choose_parameters,
@@ -108,8 +114,7 @@ def spex(
     n_groups = check_positive_int(n_groups, "n_groups")
     if not isinstance(regression, (bool, np.bool_)):
         raise TypeError(f"regression must be True or False, got {regression!r}")
-    if not (isinstance(progress, (bool, np.bool_)) or callable(progress)):
-        raise TypeError(f"progress must be True, False or a callable progress(stage, done, total), got {progress!r}")
+    report = StageProgress(progress, "spex")
     if not callable(value_fn):
         raise TypeError(f"value_fn must be callable (masks of shape (m, n) -> m floats), got {type(value_fn).__name__}")
     rng = check_seed(seed)
@@ -117,26 +122,9 @@ def spex(
     design = make_design(n, b, t, n_groups, rng)
     bs = default_batch_size(n) if batch_size is None else check_positive_int(batch_size, "batch_size")
 
-    bars: list[Any] = []
-
-    def reporter(stage: str, total: int) -> Callable[[int, int], None] | None:
-        if progress is False:
-            return None
-        if progress is True:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, desc=f"spex {stage}", leave=False)
-            bars.append(bar)
-
-            def tick(done: int, tot: int) -> None:
-                bar.update(done - bar.n)
-
-            return tick
-        return lambda done, tot: progress(stage, done, tot)  # type: ignore[operator]
-
     try:
-        y = query_design(value_fn, design, batch_size=bs, progress=reporter("query", design.n_queries))
-        decode_report = reporter("decode", MAX_ROUNDS)
+        y = query_design(value_fn, design, batch_size=bs, progress=report.stage("query", design.n_queries))
+        decode_report = report.stage("decode", MAX_ROUNDS)
         # Small dense solves thrash when BLAS spreads them over busy cores: keep them on one thread.
         with threadpool_limits(limits=1, user_api="blas"):
             U = bin_transform(y)
@@ -146,7 +134,6 @@ def spex(
         if decode_report is not None:
             decode_report(MAX_ROUNDS, MAX_ROUNDS)
     finally:
-        for bar in bars:
-            bar.close()
+        report.close()
     return Spectrum(found, n, n_queries=design.n_queries)
 

@@ -1,0 +1,199 @@
+"""Choose the final terms: hierarchical forward selection over the proxy's terms and their neighbours.
+
+The trees' spectrum is a good list of *candidates*, not a good answer: from few samples it holds
+spurious terms (splits fitted to noise) and misses small true ones (a feature whose own effect is
+weak may never be split on). Selection therefore starts from nothing and adds terms in rounds:
+
+- candidates are the proxy's kept terms (its truncated spectrum, the *pool*), the missing proper
+  subsets of the terms selected so far, and every selected term (and the empty one) extended by
+  one more feature. Hierarchical functions, LLM outputs among them, put weight on every subset of
+  an interaction, so these neighbours are where the missing terms are;
+- under uniform masks the ±1 Fourier basis is orthonormal, so a candidate's correlation with the
+  current residual is an unbiased estimate of its coefficient there, with standard deviation
+  ``σ = ‖r‖ / m``; all one-feature extensions are scored by a single matrix product;
+- a candidate enters when it beats the largest score pure noise would reach in its group,
+  ``σ · sqrt(2 ln N)`` for a group of ``N`` candidates (groups: pool, subsets, extensions by a
+  feature already in use, extensions by a new feature — the more candidates, the higher the bar);
+- after each round all terms are re-fitted by ridge, ordered by magnitude, and the prefix with the
+  smallest generalised cross-validation (GCV) error is kept, which drops terms that entered by
+  chance; selection stops when a round no longer lowers the GCV error.
+
+On the hierarchical test games at n = 128 with 787 samples this finds the exact support where a
+cut of the tree spectrum kept ~2× too many terms (R² 1.0 instead of 0.97–0.997), and it keeps
+3–4× fewer terms on not-exactly-sparse games at equal or better R² (benchmarks/results_proxyspex.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from interspect.proxy.truncation import GCV_ATOL, fourier_design, refit
+
+__all__ = ["select_terms", "Selection"]
+
+# Largest extension-scoring product (selected terms × samples × features) done in one round;
+# beyond it only features already in the selection or the pool extend terms.
+_SCORE_WORK = 2e9
+# A round must lower the GCV error by at least this fraction to be kept.
+_MIN_GAIN = 1e-3
+# Support sizes tried when pruning, geometrically spaced.
+_N_SIZES = 40
+
+
+@dataclass
+class Selection:
+    """Selected keys with their ridge re-fit: constant, coefficients, penalty α and GCV error."""
+
+    keys: list[tuple[int, ...]]
+    const: float
+    coef: np.ndarray
+    alpha: float
+    gcv: float
+    rounds: int
+
+
+def _refit_pruned(keys: list[tuple[int, ...]], X: np.ndarray, y: np.ndarray) -> Selection:
+    """Ridge re-fit, then keep the largest-magnitude prefix with the best GCV error."""
+    const, coef, alpha, gcv = refit(keys, X, y)
+    if len(keys) >= 4:
+        order = np.argsort(-np.abs(coef), kind="stable")
+        keys = [keys[i] for i in order]
+        sizes = np.unique(np.geomspace(1, len(keys), _N_SIZES).astype(int)).tolist()
+        const, coef, alpha, gcv = refit(keys, X, y, sizes=sizes)
+        keep = coef != 0.0
+        keys, coef = [k for k, kp in zip(keys, keep) if kp], coef[keep]
+    return Selection(keys, const, coef, alpha, gcv, 0)
+
+
+def _missing_subsets(keys: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    have = set(keys)
+    out: set[tuple[int, ...]] = set()
+    for k in keys:
+        d = len(k)
+        for t in range(1, 2**d - 1):
+            sub = tuple(k[j] for j in range(d) if (t >> j) & 1)
+            if sub not in have:
+                out.add(sub)
+    return sorted(out)
+
+
+def _noise_bar(sigma: float, n_candidates: int) -> float:
+    return sigma * float(np.sqrt(2.0 * np.log(max(n_candidates, 2))))
+
+
+def _scored(keys: list[tuple[int, ...]], X: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return np.abs(fourier_design(keys, X).T @ r) / len(r)
+
+
+def _extension_candidates(
+    keys: list[tuple[int, ...]],
+    features: np.ndarray,
+    in_use: np.ndarray,
+    X: np.ndarray,
+    r: np.ndarray,
+    sigma: float,
+    max_degree: int,
+) -> dict[tuple[int, ...], float]:
+    """Score every ``base ∪ {j}`` (base: a selected key or ``()``) and return those above their bar."""
+    m = len(r)
+    bases = [()] + [k for k in keys if len(k) < max_degree]
+    # Column b of B is χ_base(x); S[b, j] = mean_i r_i χ_base(x_i) χ_j(x_i) = the score of base ∪ {j}.
+    B = np.concatenate([np.ones((m, 1)), fourier_design(bases[1:], X)], axis=1)
+    F = 1.0 - 2.0 * X[:, features].astype(np.float64)
+    S = np.abs((B * r[:, None]).T @ F) / m
+    have = set(keys)
+    out: dict[tuple[int, ...], float] = {}
+    inner = in_use[features]
+    for group in (inner, ~inner):
+        size = int(group.sum()) * len(bases)
+        if size == 0:
+            continue
+        bar = _noise_bar(sigma, size)
+        for b, j in zip(*np.nonzero((S > bar) & group[None, :])):
+            f, base = int(features[j]), bases[b]
+            if f in base:
+                continue
+            key = tuple(sorted((*base, f)))
+            if key not in have:
+                out[key] = max(out.get(key, 0.0), float(S[b, j]))
+    return out
+
+
+def select_terms(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    pool: list[tuple[int, ...]],
+    max_degree: int,
+    max_terms: int,
+    max_rounds: int = 40,
+) -> Selection:
+    """Select Fourier terms for ``(X, y)`` by hierarchical forward selection (see the module docstring).
+
+    Parameters
+    ----------
+    X : (m, n) array of 0/1
+        Masks (uniformly random, for the scores to be unbiased).
+    y : (m,) array
+        Outputs.
+    pool : list of tuple of int
+        Candidate keys from the proxy (non-constant).
+    max_degree : int
+        Largest interaction order considered.
+    max_terms : int
+        Most non-constant terms selected.
+    max_rounds : int, default 40
+        Upper bound on the rounds of additions.
+
+    Returns
+    -------
+    Selection
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).integers(0, 2, size=(300, 10))
+    >>> y = 2.0 * (-1.0) ** X[:, 3] + (-1.0) ** (X[:, 3] + X[:, 7])
+    >>> sel = select_terms(X, y, pool=[(3,)], max_degree=3, max_terms=50)
+    >>> sorted(sel.keys), np.round(sel.coef[np.argsort([k[-1] for k in sel.keys])], 3).tolist()
+    ([(3,), (3, 7)], [2.0, 1.0])
+    """
+    m, n = X.shape
+    y = np.asarray(y, dtype=float)
+    tss = float(np.var(y)) * m
+    pool = list(dict.fromkeys(k for k in pool if k and len(k) <= max_degree))
+    pool_features = np.unique(np.fromiter((i for k in pool for i in k), dtype=np.int64, count=sum(map(len, pool))))
+    best = _refit_pruned([], X, y)
+    for rounds in range(1, max_rounds + 1):
+        keys = best.keys
+        if len(keys) >= max_terms or best.gcv <= GCV_ATOL * tss / m:
+            break
+        fitted = best.const + (fourier_design(keys, X) @ best.coef if keys else 0.0)
+        r = y - fitted
+        sigma = float(np.sqrt(np.mean(r * r) / m))  # sd of a noise column's score
+        have = set(keys)
+        found: dict[tuple[int, ...], float] = {}
+        for group in (_missing_subsets(keys), [k for k in pool if k not in have]):
+            if group:
+                scores = _scored(group, X, r)
+                bar = _noise_bar(sigma, len(group))
+                found.update((k, s) for k, s in zip(group, scores.tolist()) if s > bar and s > found.get(k, 0.0))
+        in_use = np.zeros(n, dtype=bool)
+        in_use[[i for k in keys for i in k]] = True
+        features = np.arange(n)
+        if (len(keys) + 1) * m * n > _SCORE_WORK:
+            features = np.union1d(np.flatnonzero(in_use), pool_features)
+        for k, s in _extension_candidates(keys, features, in_use, X, r, sigma, max_degree).items():
+            if s > found.get(k, 0.0):
+                found[k] = s
+        if not found:
+            break
+        add = sorted(found, key=lambda k: -found[k])[: max(0, max_terms - len(keys))]
+        trial = _refit_pruned(keys + add, X, y)
+        if not trial.gcv < best.gcv * (1.0 - _MIN_GAIN):
+            break
+        best = trial
+        best.rounds = rounds
+    return best
