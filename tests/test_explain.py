@@ -120,3 +120,16 @@ def test_cli_friendly_failures(capsys):
     assert main(["explain", "--text", "hi there", "--budget", "-3", "--no-cache"]) == 2
     assert "budget must be an integer >= 1" in capsys.readouterr().err
     assert main([]) == 2
+
+
+def test_explanation_values_follow_index_and_order_changes() -> None:
+    from interspect import Explanation, Spectrum
+
+    s = Spectrum({(): 1.0, (0,): 0.5, (0, 1): -0.25, (0, 1, 2): 0.125}, 3)
+    e = Explanation(["a", "b", "c"], s, index="Moebius", order=3)
+    assert e.values == {k: v for k, v in s.mobius().items() if k}
+    e.index, e.order = "FBII", 1
+    assert set(e.values) <= {(0,), (1,), (2,)} and (0,) in e.values  # order 1 now: no pairs
+    # A new spectrum is picked up: f = (−1)^{x_2} = 1 − 2·x_2, whose best linear fit moves f by −2 via feature 2.
+    e.spectrum = Spectrum({(): 0.0, (2,): 1.0}, 3)
+    assert abs(e.values[(2,)] + 2.0) < 1e-12 and abs(e.values.get((0,), 0.0)) < 1e-12

@@ -74,6 +74,8 @@ class Explanation:
     text: str | None = None
     spans: list[tuple[int, int]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # (spectrum, index, order) -> values: reports and `top` ask for them several times.
+    _memo: tuple[Any, dict[tuple[int, ...], float]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.features) != self.spectrum.n:
@@ -84,7 +86,7 @@ class Explanation:
             raise ValueError(
                 f"spans has {len(self.spans)} entries, expected one per feature ({len(self.features)})"
             )
-        self.spectrum.interactions(self.index, self._order_arg())  # validates index and order now
+        _ = self.values  # validates index and order now
 
     # ------------------------------------------------------------------ values
     def _order_arg(self) -> int | None:
@@ -97,9 +99,12 @@ class Explanation:
     @property
     def values(self) -> dict[tuple[int, ...], float]:
         """The requested index's values ``{features: value}`` (the constant left out)."""
-        return {
-            k: v for k, v in self.spectrum.interactions(self.index, self._order_arg()).items() if k
-        }
+        key = (self.spectrum, self.index, self._order_arg())
+        memo = self._memo
+        if memo is None or memo[0][0] is not key[0] or memo[0][1:] != key[1:]:
+            vals = {k: v for k, v in self.spectrum.interactions(self.index, self._order_arg()).items() if k}
+            self._memo = memo = (key, vals)
+        return dict(memo[1])
 
     def first_order(self) -> list[float]:
         """One value per feature: the index's first-order entries (0.0 where absent)."""
