@@ -90,3 +90,20 @@ def test_cli_unknown_model_is_one_line(capsys):
     )
     err = capsys.readouterr().err
     assert err.startswith("interspect: error:") and err.count("\n") == 1
+
+
+def test_bench_keeps_model_outputs_in_a_cache_that_a_later_run_reuses(tmp_path, capsys):
+    # A review CSV of our own, so the test does not depend on ../shared/data.
+    data = tmp_path / "reviews.csv"
+    data.write_text('review,label\n"A fun, warm and clever film.",1\n')
+    common = ["bench", "--task", "sentiment", "--data", str(data), "--methods", "banzhaf", "--budget", "24", "--n-test", "8", "--no-removal"]
+    assert main([*common, "--out", str(tmp_path / "first")]) == 0
+    first = capsys.readouterr().err
+    assert (tmp_path / "first" / "cache.sqlite").is_file()  # the default cache: OUT/cache.sqlite
+    assert "0 rows computed" not in first
+    # A second run elsewhere, pointed at the first run's cache, computes nothing.
+    assert main([*common, "--out", str(tmp_path / "second"), "--cache", str(tmp_path / "first" / "cache.sqlite")]) == 0
+    assert "model: 0 rows computed" in capsys.readouterr().err
+    # --cache none turns it off.
+    assert main([*common, "--out", str(tmp_path / "third"), "--cache", "none"]) == 0
+    assert not (tmp_path / "third" / "cache.sqlite").exists()
