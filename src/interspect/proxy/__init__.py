@@ -26,8 +26,6 @@ __all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "select_terms", "u
 
 _BACKENDS = ("lightgbm", "xgboost")
 _MAX_TERMS = 1500
-_PRUNE_REL = 1e-3
-_PRUNE_ABS = 1e-12
 
 
 def proxyspex(
@@ -166,16 +164,6 @@ def _spectrum_from_samples(
     with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
         sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
     keys, const, coef, gcv = sel.keys, sel.const, sel.coef, sel.gcv
-    tss_per_row = float(np.var(y))
-    # Drop the smallest terms while their summed energy (what dropping them adds to the expected
-    # squared error, the basis being orthonormal under uniform masks) stays negligible: a tenth
-    # of a percent of the estimated error, or 1e-12 of the variance on exactly fitted data.
-    order = np.argsort(np.abs(coef), kind="stable")
-    dropped = np.cumsum(coef[order] ** 2) <= _PRUNE_REL * gcv + _PRUNE_ABS * tss_per_row
-    keep = np.ones(len(coef), dtype=bool)
-    keep[order[dropped]] = False
-    keys = [k for k, kp in zip(keys, keep) if kp]
-    coef = coef[keep]
     if info is not None:
         info.update(fit=fit, n_proxy_terms=len(table), n_pool=len(pool), n_kept=len(keys), alpha=sel.alpha, gcv=gcv, rounds=sel.rounds)
     fourier = {(): const}

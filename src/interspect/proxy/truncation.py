@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from interspect._validation import check_masks, check_outputs
 from interspect.proxy.tree_spectrum import KeyTable
 
-__all__ = ["truncate", "refit", "fourier_design"]
+__all__ = ["truncate", "refit", "fourier_design", "NormalEquations", "ridge_gcv"]
 
 # Scores within this relative (and, against rounding on exact data, absolute × Σ(y−ȳ)²) margin of
 # the best count as equally good; the simpler model is then preferred.
@@ -223,28 +223,74 @@ def refit(
     """
     X = check_masks(X)
     y = check_outputs(y, X.shape[0], "y")
-    m = X.shape[0]
-    K = len(keys)
-    if K == 0:
+    if not keys:
+        m = X.shape[0]
         return float(y.mean()), np.zeros(0), 0.0, float(np.var(y)) * m / max(m - 1, 1)
+    return ridge_gcv(NormalEquations.from_keys(keys, X, y), sizes=sizes, alphas=alphas)
+
+
+class NormalEquations:
+    """What the ridge re-fit needs from the data: the centred Gram matrix of the ±1 basis, its
+    product with the centred outputs, the column means, ``ȳ``, ``Σ(y − ȳ)²`` and ``m``.
+
+    ``take(order)`` gives the same for a re-ordered or smaller set of keys without touching the
+    samples again.
+    """
+
+    def __init__(self, gram: np.ndarray, b: np.ndarray, mu: np.ndarray, ybar: float, tss: float, m: int) -> None:
+        self.gram, self.b, self.mu, self.ybar, self.tss, self.m = gram, b, mu, ybar, tss, m
+
+    @classmethod
+    def from_design(cls, Phi: np.ndarray, y: np.ndarray) -> NormalEquations:
+        """From the ±1 design ``Phi`` (float32: its Gram entries are integers, exact below 2^24)."""
+        m = len(y)
+        ybar = float(y.mean())
+        yc = y - ybar
+        colsum = Phi.sum(axis=0, dtype=np.float64)
+        gram = (Phi.T @ Phi).astype(np.float64)
+        mu = colsum / m
+        gram -= np.outer(colsum, mu)
+        b = Phi.T.astype(np.float64) @ yc  # Σ yc = 0, so centring Φ is not needed here
+        return cls(gram, b, mu, ybar, float(yc @ yc), m)
+
+    @classmethod
+    def from_keys(cls, keys: list[tuple[int, ...]], X: np.ndarray, y: np.ndarray) -> NormalEquations:
+        m, K = X.shape[0], len(keys)
+        # Row chunks bound the memory of the ±1 design.
+        step = max(1, min(m, 2**24 - 1, int(4e7 // max(K, 1))))
+        if step >= m:
+            return cls.from_design(fourier_design(keys, X, np.float32), y)
+        ybar = float(y.mean())
+        yc = y - ybar
+        gram = np.zeros((K, K))
+        colsum = np.zeros(K)
+        b = np.zeros(K)
+        for start in range(0, m, step):
+            Phi = fourier_design(keys, X[start : start + step], np.float32)
+            gram += Phi.T @ Phi
+            colsum += Phi.sum(axis=0, dtype=np.float64)
+            b += Phi.T.astype(np.float64) @ yc[start : start + step]
+        mu = colsum / m
+        gram -= np.outer(colsum, mu)
+        return cls(gram, b, mu, ybar, float(yc @ yc), m)
+
+    def take(self, idx: np.ndarray) -> NormalEquations:
+        return NormalEquations(self.gram[np.ix_(idx, idx)], self.b[idx], self.mu[idx], self.ybar, self.tss, self.m)
+
+
+def ridge_gcv(
+    eq: NormalEquations,
+    *,
+    sizes: list[int] | None = None,
+    alphas: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, float, float]:
+    """The ridge fit of :func:`refit` from prepared normal equations (same arguments and result)."""
+    m, K = eq.m, len(eq.b)
+    if K == 0:
+        return eq.ybar, np.zeros(0), 0.0, eq.tss / max(m - 1, 1)
     sizes = sorted({min(max(int(s), 1), K) for s in (sizes or [K])})
     rel = np.logspace(-8, 1, 28) if alphas is None else np.asarray(alphas, dtype=float)
-    ybar = float(y.mean())
-    yc = y - ybar
-    # Row chunks bound the memory of the ±1 design; each chunk's Gram block is exact in float32
-    # (integer entries below 2^24), the running sums are float64.
-    gram = np.zeros((K, K))
-    colsum = np.zeros(K)
-    b = np.zeros(K)
-    step = max(1, min(m, 2**24 - 1, int(4e7 // K)))
-    for start in range(0, m, step):
-        Phi = fourier_design(keys, X[start : start + step], np.float32)
-        gram += Phi.T @ Phi
-        colsum += Phi.sum(axis=0, dtype=np.float64)
-        b += Phi.T.astype(np.float64) @ yc[start : start + step]  # Σ yc = 0, so centring Φ is not needed here
-    mu = colsum / m
-    gram -= np.outer(colsum, mu)
-    tss = float(yc @ yc)
+    gram, b, mu, tss = eq.gram, eq.b, eq.mu, eq.tss
     per_size: list[tuple[float, int, float, np.ndarray, np.ndarray]] = []
     for size in sizes:
         s2, V = scipy.linalg.eigh(gram[:size, :size], driver="evd")  # divide & conquer: ~2x numpy's
@@ -267,4 +313,4 @@ def refit(
     gcv, size, a, s2, V = next(p for p in per_size if p[0] <= floor * (1 + GCV_RTOL) + GCV_ATOL * tss)
     w = np.zeros(K)
     w[:size] = V @ ((V.T @ b[:size]) / (s2 + a))
-    return ybar - float(mu @ w), w, a, gcv / m
+    return eq.ybar - float(mu @ w), w, a, gcv / m
