@@ -74,7 +74,6 @@ class _Backend:
         self.lib = _import_backend(name)
         self.n_jobs = n_jobs
         self.seed = seed
-        self._cache: dict[tuple[int, int], TreeEnsemble] = {}
 
     def train(
         self,
@@ -154,12 +153,7 @@ class _Backend:
         return out
 
     def ensemble(self, model: Any, n_trees: int) -> TreeEnsemble:
-        key = (id(model), n_trees)
-        if key not in self._cache:
-            self._cache[key] = self._ensemble(model, n_trees)
-        return self._cache[key]
-
-    def _ensemble(self, model: Any, n_trees: int) -> TreeEnsemble:
+        """The first ``n_trees`` trees of ``model`` as a :class:`TreeEnsemble`."""
         if self.name == "lightgbm":
             # Keep only the chosen trees: model_to_string honours best_iteration.
             model.best_iteration = n_trees
