@@ -16,11 +16,7 @@ weak may never be split on). Selection therefore starts from nothing and adds te
   feature already in use, extensions by a new feature — the more candidates, the higher the bar);
 - after each round all terms are re-fitted by ridge, ordered by magnitude, and the prefix with the
   smallest generalised cross-validation (GCV) error is kept, which drops terms that entered by
-  chance; selection stops when a round no longer lowers the GCV error;
-- finally the selection plus all of the pool, ridge-shrunk, competes with the selection alone by
-  GCV: functions with a long tail of small terms (LLM outputs) gain from the extra terms even when
-  none of them passes its bar alone (seen on sentiment reviews with the embedded model at a few
-  hundred queries); on exactly sparse games GCV keeps the selection alone.
+  chance; selection stops when a round no longer lowers the GCV error.
 
 Measured against the previous pipeline (a GCV-chosen energy cut of the tree spectrum, then
 ridge): on the hierarchical games at n = 128 with 787 samples this finds the exact support (R² 1.0
@@ -49,8 +45,6 @@ _SIGNS_ENTRIES = 5e7
 _MIN_GAIN = 1e-3
 # Support sizes tried when pruning, geometrically spaced.
 _N_SIZES = 16
-# Largest Gram-matrix cost (samples × terms²) of the final selection-plus-pool refit.
-_UNION_WORK = 4e9
 # Terms whose summed energy is below this share of the GCV error (or of the variance) are dropped.
 _PRUNE_REL = 1e-3
 _PRUNE_ABS = 1e-12
@@ -266,17 +260,6 @@ def select_terms(
         last = _refit_pruned(best.keys, best.coef, cols, y)
         last.rounds = best.rounds
         best = last
-    # Last, the proxy's remaining candidates all at once, ridge-shrunk: on functions with a long
-    # tail of small terms (LLM outputs are such) they add more than their noise, which the
-    # one-at-a-time bars above cannot see. GCV decides between the selection and the union. (Skipped
-    # when its Gram matrix costs more than _UNION_WORK: with many samples it adds next to nothing.)
-    chosen = set(best.keys)
-    extra = [k for k in pool if k not in chosen]
-    if extra and best.keys and m * (len(best.keys) + len(extra)) ** 2 <= _UNION_WORK:
-        union = best.keys + extra
-        const, coef, alpha, gcv = ridge_gcv(NormalEquations.from_design(cols.design(union), y), sizes=[len(best.keys), len(union)])
-        keep = coef != 0.0
-        best = Selection([k for k, kp in zip(union, keep) if kp], const, coef[keep], alpha, gcv, best.rounds)
     # Drop the smallest terms while their summed energy (what dropping them adds to the expected
     # squared error, the basis being orthonormal under uniform masks) stays negligible: a tenth
     # of a percent of the estimated error, or 1e-12 of the variance on exactly fitted data.
