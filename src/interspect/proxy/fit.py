@@ -33,7 +33,7 @@ _SCREEN_GAIN = 1e-3
 _SCREEN_KEEP = 32
 _MIN_DELTA = 1e-5
 _LR = 0.1
-_EXTRA_HINT = {"lightgbm": "pip install lightgbm", "xgboost": "pip install interspect[xgboost]"}
+_EXTRA_HINT = {"lightgbm": "`pip install lightgbm`", "xgboost": "`pip install interspect[xgboost]` (or the CPU-only `pip install xgboost-cpu`)"}
 
 
 @dataclass
@@ -58,7 +58,7 @@ def _import_backend(name: str) -> Any:
 
         return xgboost
     except ImportError as exc:
-        raise ImportError(f"proxy={name!r} needs the {name} package, which is not installed; install it with `{_EXTRA_HINT[name]}`") from exc
+        raise ImportError(f"proxy={name!r} needs the {name} package, which is not installed; install it with {_EXTRA_HINT[name]}") from exc
 
 
 def _r2(y: np.ndarray, p: np.ndarray) -> float:
