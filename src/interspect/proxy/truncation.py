@@ -9,7 +9,8 @@ them) put weight on every subset of an interaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -66,28 +67,6 @@ def truncate_table(
         limit = m_sorted[max_terms] * (1.0 + tie_rtol)
         idx = idx[m_sorted > limit][:max_terms]
     return idx
-
-
-def truncate_levels(
-    table: KeyTable,
-    levels: list[float],
-    *,
-    max_terms: int | None = None,
-    **kwargs: float,
-) -> tuple[np.ndarray, list[int]]:
-    """Nested supports for increasing energy levels, as one ordering plus prefix sizes.
-
-    Keys kept at the first level come first (by decreasing magnitude), then the keys the next
-    level adds, and so on, so that level ``i``'s support is ``idx[:sizes[i]]``.
-    """
-    rank = np.full(len(table), len(levels), dtype=np.int64)
-    for i, e in enumerate(sorted(levels)):
-        kept = truncate_table(table, energy=e, max_terms=max_terms, **kwargs)
-        rank[kept] = np.minimum(rank[kept], i)
-    idx = np.flatnonzero(rank < len(levels))
-    idx = idx[np.lexsort((-np.abs(table.values[idx]), rank[idx]))]
-    sizes = np.searchsorted(rank[idx], np.arange(len(levels)), side="right").tolist()
-    return idx, [int(v) for v in sizes]
 
 
 def _subset_closure(table: KeyTable, kept: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -232,9 +211,6 @@ def refit(
 class NormalEquations:
     """What the ridge re-fit needs from the data: the centred Gram matrix of the ±1 basis, its
     product with the centred outputs, the column means, ``ȳ``, ``Σ(y − ȳ)²`` and ``m``.
-
-    ``take(order)`` gives the same for a re-ordered or smaller set of keys without touching the
-    samples again.
     """
 
     def __init__(self, gram: np.ndarray, b: np.ndarray, mu: np.ndarray, ybar: float, tss: float, m: int) -> None:
@@ -243,39 +219,31 @@ class NormalEquations:
     @classmethod
     def from_design(cls, Phi: np.ndarray, y: np.ndarray) -> NormalEquations:
         """From the ±1 design ``Phi`` (float32: its Gram entries are integers, exact below 2^24)."""
-        m = len(y)
-        ybar = float(y.mean())
-        yc = y - ybar
-        colsum = Phi.sum(axis=0, dtype=np.float64)
-        gram = (Phi.T @ Phi).astype(np.float64)
-        mu = colsum / m
-        gram -= np.outer(colsum, mu)
-        b = Phi.T.astype(np.float64) @ yc  # Σ yc = 0, so centring Φ is not needed here
-        return cls(gram, b, mu, ybar, float(yc @ yc), m)
+        return cls._from_chunks(lambda rows: Phi[rows], y, len(y))
 
     @classmethod
     def from_keys(cls, keys: list[tuple[int, ...]], X: np.ndarray, y: np.ndarray) -> NormalEquations:
-        m, K = X.shape[0], len(keys)
-        # Row chunks bound the memory of the ±1 design.
-        step = max(1, min(m, 2**24 - 1, int(4e7 // max(K, 1))))
-        if step >= m:
-            return cls.from_design(fourier_design(keys, X, np.float32), y)
+        """From the keys' design on ``X``, built in row chunks to bound its memory."""
+        step = max(1, min(len(y), 2**24 - 1, int(4e7 // max(len(keys), 1))))
+        return cls._from_chunks(lambda rows: fourier_design(keys, X[rows], np.float32), y, step)
+
+    @classmethod
+    def _from_chunks(cls, design: Callable[[slice], np.ndarray], y: np.ndarray, step: int) -> NormalEquations:
+        # Each chunk's Gram block is exact in float32; the running sums are float64.
+        m = len(y)
         ybar = float(y.mean())
         yc = y - ybar
-        gram = np.zeros((K, K))
-        colsum = np.zeros(K)
-        b = np.zeros(K)
+        gram: Any = 0.0
+        colsum: Any = 0.0
+        b: Any = 0.0
         for start in range(0, m, step):
-            Phi = fourier_design(keys, X[start : start + step], np.float32)
-            gram += Phi.T @ Phi
-            colsum += Phi.sum(axis=0, dtype=np.float64)
-            b += Phi.T.astype(np.float64) @ yc[start : start + step]
+            rows = slice(start, start + step)
+            Phi = design(rows)
+            gram = gram + (Phi.T @ Phi).astype(np.float64)
+            colsum = colsum + Phi.sum(axis=0, dtype=np.float64)
+            b = b + Phi.T.astype(np.float64) @ yc[rows]  # Σ yc = 0, so centring Φ is not needed here
         mu = colsum / m
-        gram -= np.outer(colsum, mu)
-        return cls(gram, b, mu, ybar, float(yc @ yc), m)
-
-    def take(self, idx: np.ndarray) -> NormalEquations:
-        return NormalEquations(self.gram[np.ix_(idx, idx)], self.b[idx], self.mu[idx], self.ybar, self.tss, self.m)
+        return cls(gram - np.outer(colsum, mu), b, mu, ybar, float(yc @ yc), m)
 
 
 def ridge_gcv(
