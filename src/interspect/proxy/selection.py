@@ -132,8 +132,16 @@ def _noise_bar(sigma: float, n_candidates: int) -> float:
     return sigma * float(np.sqrt(2.0 * np.log(max(n_candidates, 2))))
 
 
-def _scored(keys: list[tuple[int, ...]], cols: _Columns, r: np.ndarray) -> np.ndarray:
-    return np.abs(cols.design(keys).T @ r.astype(np.float32)) / len(r)
+def _scores(design: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``|mean_i r_i Φ[i, c]|`` for every column c: each candidate's estimated size in the residual."""
+    return np.abs(design.T @ r.astype(np.float32)) / len(r)
+
+
+def _admit(found: dict[tuple[int, ...], float], keys: list[tuple[int, ...]], scores: np.ndarray, bar: float) -> None:
+    """Record the keys scoring above ``bar`` (keeping a key's best score)."""
+    for k, v in zip(keys, scores.tolist()):
+        if v > bar and v > found.get(k, 0.0):
+            found[k] = v
 
 
 def _extension_candidates(
@@ -144,15 +152,15 @@ def _extension_candidates(
     r: np.ndarray,
     sigma: float,
     max_degree: int,
-) -> dict[tuple[int, ...], float]:
-    """Score every ``base ∪ {j}`` (base: a selected key or ``()``) and return those above their bar."""
+    found: dict[tuple[int, ...], float],
+) -> None:
+    """Score every ``base ∪ {j}`` (base: a selected key or ``()``); record in ``found`` those above their bar."""
     m = len(r)
     bases = [()] + [k for k in keys if len(k) < max_degree]
     # Column b of B is χ_base(x); S[b, j] = mean_i r_i χ_base(x_i) χ_j(x_i) = the score of base ∪ {j}.
     B = cols.design(bases)
     S = np.abs((B * r[:, None].astype(np.float32)).T @ cols.signs(features)) / m
     have = set(keys)
-    out: dict[tuple[int, ...], float] = {}
     inner = in_use[features]
     for group in (inner, ~inner):
         size = int(group.sum()) * len(bases)
@@ -165,8 +173,7 @@ def _extension_candidates(
                 continue
             key = tuple(sorted((*base, f)))
             if key not in have:
-                out[key] = max(out.get(key, 0.0), float(S[b, j]))
-    return out
+                _admit(found, [key], S[b, j : j + 1], bar)
 
 
 def select_terms(
@@ -227,24 +234,16 @@ def select_terms(
         found: dict[tuple[int, ...], float] = {}
         subsets = _missing_subsets(keys)
         if subsets:
-            scores = _scored(subsets, cols, r)
-            bar = _noise_bar(sigma, len(subsets))
-            found.update((k, v) for k, v in zip(subsets, scores.tolist()) if v > bar)
-        open_pool = np.array([k not in have for k in pool], dtype=bool)
-        if open_pool.any():
-            scores = np.abs(pool_design.T @ r.astype(np.float32)) / m
-            bar = _noise_bar(sigma, int(open_pool.sum()))
-            for i in np.flatnonzero(open_pool & (scores > bar)):
-                if scores[i] > found.get(pool[i], 0.0):
-                    found[pool[i]] = float(scores[i])
+            _admit(found, subsets, _scores(cols.design(subsets), r), _noise_bar(sigma, len(subsets)))
+        open_pool = np.flatnonzero([k not in have for k in pool])
+        if len(open_pool):
+            _admit(found, [pool[i] for i in open_pool], _scores(pool_design, r)[open_pool], _noise_bar(sigma, len(open_pool)))
         in_use = np.zeros(n, dtype=bool)
         in_use[[i for k in keys for i in k]] = True
         features = np.arange(n)
         if m * n > _SIGNS_ENTRIES or (len(keys) + 1) * m * n > _SCORE_WORK:
             features = np.union1d(np.flatnonzero(in_use), pool_features)
-        for k, s in _extension_candidates(keys, features, in_use, cols, r, sigma, max_degree).items():
-            if s > found.get(k, 0.0):
-                found[k] = s
+        _extension_candidates(keys, features, in_use, cols, r, sigma, max_degree, found)
         if not found:
             break
         add = sorted(found, key=lambda k: -found[k])[: max(0, max_terms - len(keys))]
