@@ -327,8 +327,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--n-test must be >= 2, got {args.n_test}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    # (args.cache is None when not given: only the word "none" turns the cache off.)
-    cache = None if args.cache is not None and str(args.cache).lower() == "none" else (args.cache or str(out / "cache.sqlite"))
+    cache: str | None = str(args.cache) if args.cache else str(out / "cache.sqlite")
+    if cache.lower() == "none":
+        cache = None
     results = out / "results.csv"
     done: set[tuple[str, str, int]] = set()
     if args.resume and results.is_file():
