@@ -60,7 +60,7 @@ def plain_loop(lm, prompts: list[str]) -> np.ndarray:
 
 
 def throughput(lm, texts: list[str], m: int, batch_size: int, seed: int) -> list[dict]:
-    from interspect.models import TextValueFunction
+    from interspect.applications.text import TextValueFunction
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -108,7 +108,8 @@ def throughput(lm, texts: list[str], m: int, batch_size: int, seed: int) -> list
 KILL_CHILD = textwrap.dedent(
     """
     import sys, numpy as np
-    from interspect.models import load, TextValueFunction
+    from interspect.applications.language import load
+    from interspect.applications.text import TextValueFunction
     text, path, m, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     lm = load("smollm2")
     vf = TextValueFunction.for_task("sentiment", lm, text, batch_size=8, cache=path)
@@ -121,8 +122,8 @@ KILL_CHILD = textwrap.dedent(
 
 
 def kill_and_resume(lm, text: str, m: int, seed: int) -> dict:
-    from interspect.models import TextValueFunction
-    from interspect.models.cache import mask_key
+    from interspect.applications.text import TextValueFunction
+    from interspect.queries.cache import mask_key
 
     path = Path(tempfile.mkdtemp(prefix="interspect-kill-")) / "cache.sqlite"
     child = subprocess.Popen(
@@ -194,14 +195,14 @@ def main() -> None:
 
     import torch
 
-    from interspect.models import load
+    from interspect.applications.language import load
 
     t0 = time.perf_counter()
     lm = load("smollm2")
     print(f"model loaded in {time.perf_counter() - t0:.1f} s; torch threads={torch.get_num_threads()}")
     texts = reviews(args.reviews, args.max_words)
     # Warm-up (first forward passes allocate and pick kernels), off the clock for both paths.
-    from interspect.models import TextValueFunction
+    from interspect.applications.text import TextValueFunction
 
     warm = TextValueFunction.for_task("sentiment", lm, "A warm-up review, not timed.", batch_size=4)
     w = np.random.default_rng(99).integers(0, 2, size=(4, warm.n), dtype=np.uint8)

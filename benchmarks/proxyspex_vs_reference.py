@@ -13,7 +13,7 @@ Three parts, printed as markdown:
    both implementations at the same budget. The reference runs in a separate, benchmark-only
    virtual environment ``benchmarks/.venv-ref`` (created here when missing, shared with the SPEX
    benchmark) in a subprocess of this script, on the same game and the same test masks.
-2. n = 128: ``interspect.spex`` with its default budget (b = 6: 7,872 queries) against ProxySPEX
+2. n = 128: ``interspect.engines.spex`` with its default budget (b = 6: 7,872 queries) against ProxySPEX
    with a tenth, a fifth and half of it.
 3. n = 1,000, budget 10,000: ProxySPEX wall time (target: under 60 s).
 
@@ -106,7 +106,7 @@ def run_reference(n: int, budget: int, squash: str, seed: int) -> dict[str, Any]
 # ---------------------------------------------------------------------------------- our side
 def run_ours(n: int, budget: int, squash: str, seed: int) -> dict[str, Any]:
     from interspect import faithfulness
-    from interspect.proxy import proxyspex
+    from interspect.engines.proxy import proxyspex
 
     game = make_game(n, squash, seed)
     t0 = time.perf_counter()
@@ -119,7 +119,7 @@ def run_spex(n: int, squash: str, seed: int) -> dict[str, Any] | None:
     try:
         from interspect import spex, spex_budget
     except (ImportError, AttributeError) as exc:
-        print(f"(interspect.spex not available: {exc})", file=sys.stderr)
+        print(f"(interspect.engines.spex not available: {exc})", file=sys.stderr)
         return None
     from interspect import faithfulness
 
@@ -137,7 +137,7 @@ def refit_on_tenth(n: int, squash: str, seed: int, keys: list[tuple[int, ...]], 
     import numpy as np
 
     from interspect import Spectrum, faithfulness
-    from interspect.proxy import refit, uniform_masks
+    from interspect.engines.proxy import refit, uniform_masks
 
     game = make_game(n, squash, seed)
     X = uniform_masks(n, m, np.random.default_rng(seed))
@@ -165,7 +165,7 @@ def main() -> None:
 
     import lightgbm  # noqa: F401  (import cost outside the clock, as for the reference)
 
-    import interspect.proxy  # noqa: F401
+    import interspect.engines.proxy  # noqa: F401
 
     seeds = args.seeds or ([0] if args.quick else [0, 1])
     sizes = [(64, 2000), (128, 5000)] if args.quick else [(64, 2000), (128, 5000), (512, 10000)]
@@ -222,7 +222,7 @@ def part2(seeds: list[int]) -> None:
         for seed in seeds:
             sp = run_spex(128, squash, seed)
             if sp is None:
-                print(f"| {squash} | {seed} | — | — | — | — | — | — | interspect.spex not available | — |")
+                print(f"| {squash} | {seed} | — | — | — | — | — | — | interspect.engines.spex not available | — |")
                 continue
             r2 = {d: run_ours(128, sp["queries"] // d, squash, seed)["r2"] for d in (10, 5, 2)}
             oracle = refit_on_tenth(128, squash, seed, [k for k in sp["spectrum"].fourier if k], sp["queries"] // 10)

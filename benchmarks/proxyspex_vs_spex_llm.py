@@ -46,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from interspect import faithfulness, proxyspex, spex
-    from interspect.bench import _text_items
+    from interspect.evaluation.bench import _text_items
 
     bench_args = argparse.Namespace(
         task="sentiment", data=args.data, model="smollm2", min_n=args.min_n, max_n=args.max_n,

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from interspect import faithfulness, spex
+from interspect.core.spectrum import Spectrum
 from interspect.games import SparseFourierGame
-from interspect.spectrum import Spectrum
 
 HERE = Path(__file__).resolve().parent
 REF_VENV = HERE / ".venv-ref"

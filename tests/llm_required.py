@@ -15,7 +15,7 @@ def require_embedded_model() -> None:
         pytest.skip(
             f"needs the 'llm' extra ({', '.join(missing)} missing)", allow_module_level=True
         )
-    from interspect.models import embedded_model_path
+    from interspect.applications.language import embedded_model_path
 
     try:
         embedded_model_path()

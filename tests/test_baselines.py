@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from interspect import exact, games
-from interspect.baselines import (
+from interspect.engines.baselines import (
     BASELINES,
     banzhaf,
     faith_banzhaf,

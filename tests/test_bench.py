@@ -8,9 +8,10 @@ import math
 
 import pytest
 
-from interspect import bench, games
-from interspect.baselines import get_baseline
-from interspect.evaluate import faithfulness, removal_curve
+from interspect import games
+from interspect.engines.baselines import get_baseline
+from interspect.evaluation import bench
+from interspect.evaluation.metrics import faithfulness, removal_curve
 
 
 def parse(argv):

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interspect.exact import all_masks
-from interspect.models import QueryCache, TextValueFunction
+from interspect.applications.text import TextValueFunction
+from interspect.engines.exact import all_masks
+from interspect.queries import QueryCache
 
 TEXT = "one two three four five six seven eight nine ten"
 HERE = Path(__file__).resolve().parent
@@ -159,7 +160,7 @@ def _script(path: Path, rows: str, delay: float, label: str = "") -> str:
         import sys, json
         sys.path.insert(0, {str(HERE)!r})
         import numpy as np
-        from interspect.exact import all_masks
+        from interspect.engines.exact import all_masks
         from test_cache import ArithmeticLM, make_vf
         vf = make_vf({str(path)!r}, ArithmeticLM(delay={delay}), batch_size=8)
         X = all_masks(10)[{rows}]
@@ -248,7 +249,7 @@ def test_default_target_is_memoised(tmp_path):
     assert vf.identity == vf2.identity
 
 
-@pytest.mark.parametrize("name", ["interspect.models.cache", "interspect.models.scorers"])
+@pytest.mark.parametrize("name", ["interspect.queries.cache", "interspect.applications.language.scorers"])
 def test_docstring_examples(name):
     import doctest
     import importlib

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from interspect import Spectrum
-from interspect.cli import main
+from interspect.interface.cli import main
 from llm_required import require_embedded_model
 
 pytestmark = pytest.mark.llm

@@ -24,7 +24,7 @@ def test_docstring_examples(name):
 
 
 def test_core_modules_have_examples():
-    for name in ["interspect.spectrum", "interspect.exact", "interspect.evaluate", "interspect.games",
-                 "interspect.spex", "interspect.proxy", "interspect.baselines", "interspect.explanation",
-                 "interspect.text.segment"]:
+    for name in ["interspect.core.spectrum", "interspect.engines.exact", "interspect.evaluation.metrics", "interspect.games",
+                 "interspect.engines.spex", "interspect.engines.proxy", "interspect.engines.baselines", "interspect.interface.explanation",
+                 "interspect.applications.text.segment"]:
         assert doctest.testmod(importlib.import_module(name)).attempted > 0, name

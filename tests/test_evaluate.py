@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from interspect import Spectrum, exact, games
-from interspect.evaluate import recovery, removal, removal_curve, removal_mask
+from interspect.evaluation.metrics import recovery, removal, removal_curve, removal_mask
 
 
 def brute_force_removals(spectrum: Spectrum, r: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +115,8 @@ def test_recovery_brute_force_definition():
 
 
 def test_time_limit_falls_back_to_a_valid_good_mask():
-    from interspect.baselines import faith_banzhaf
-    from interspect.evaluate import _greedy_minimise, _polynomial
+    from interspect.engines.baselines import faith_banzhaf
+    from interspect.evaluation.metrics import _greedy_minimise, _polynomial
 
     g = games.HierarchicalGame(n=40, n_top=6, min_degree=2, max_degree=4, squash="tanh", seed=1)
     s = faith_banzhaf(g, 40, 900, order=2)  # dense order-2 surrogate: 820 pair terms

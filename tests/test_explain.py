@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from interspect import exact, games
-from interspect.cli import main
-from interspect.explain import choose_method, explain
-from interspect.explanation import Explanation
-from interspect.report import format_table, render_html
+from interspect import exact, explain, games
+from interspect.interface.cli import main
+from interspect.interface.explain import choose_method
+from interspect.interface.explanation import Explanation
+from interspect.interface.report import format_table, render_html
 
 
 @pytest.fixture(scope="module")

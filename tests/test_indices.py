@@ -10,7 +10,7 @@ import pytest
 from scipy.special import bernoulli
 
 from interspect import Spectrum, exact
-from interspect.exact import all_masks
+from interspect.engines.exact import all_masks
 
 
 def random_value_table(n: int, seed: int) -> np.ndarray:

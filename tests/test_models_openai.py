@@ -21,8 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from interspect.exact import all_masks
-from interspect.models import TextValueFunction, embedded_model_path, load
+from interspect.applications.language import embedded_model_path, load
+from interspect.applications.text import TextValueFunction
+from interspect.engines.exact import all_masks
 
 pytestmark = pytest.mark.llm
 

@@ -1,7 +1,7 @@
 """ProxySPEX: sampling, exact tree spectra, truncation, ridge re-fit and recovery of planted games.
 
 Every check is against an independent reference: the brute-force Walsh–Hadamard transform over
-all 2^n masks (``interspect.exact``), the tree library's own ``predict``, or a planted truth.
+all 2^n masks (``interspect.engines.exact``), the tree library's own ``predict``, or a planted truth.
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from interspect import Spectrum, exact, faithfulness, games
-from interspect.exact import all_masks
-from interspect.proxy import proxyspex, refit, select_terms, tree_spectrum, truncate, uniform_masks
+from interspect.engines.exact import all_masks
+from interspect.engines.proxy import (
+    proxyspex,
+    refit,
+    select_terms,
+    tree_spectrum,
+    truncate,
+    uniform_masks,
+)
 
 lgb = pytest.importorskip("lightgbm")
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from interspect import games
-from interspect.explain import explain
+from interspect import explain, games
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

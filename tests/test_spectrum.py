@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from interspect import Spectrum, exact, faithfulness, games
-from interspect.exact import all_masks, fwht
+from interspect.engines.exact import all_masks, fwht
 
 
 def naive_predict(fourier, X):
@@ -77,7 +77,7 @@ def test_json_round_trip_is_lossless(tmp_path):
     assert back == s
     assert back.fourier == s.fourier  # bit-for-bit floats
     assert back.n_queries == 123
-    assert json.loads(path.read_text())["format"] == "interspect.spectrum/1"
+    assert json.loads(path.read_text())["format"] == "interspect.core.spectrum/1"
     with pytest.raises(ValueError, match="not an interspect spectrum"):
         Spectrum.from_dict({"n": 3})
 

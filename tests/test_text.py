@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interspect.text import PromptBuilder, gaps, masked_text, resolve_replacement, segment
+from interspect.applications.text import (
+    PromptBuilder,
+    gaps,
+    masked_text,
+    resolve_replacement,
+    segment,
+)
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sentiment.csv"
 SEP = re.compile(r"^(?:\s|<br\s*/?>)*$", re.IGNORECASE)
@@ -160,7 +166,7 @@ def test_prompt_builder_keeps_question_fixed():
     assert b.prompt([0, 0]) == "<u>Positive?</u>"
 
 
-@pytest.mark.parametrize("name", ["interspect.text.segment", "interspect.text.masking"])
+@pytest.mark.parametrize("name", ["interspect.applications.text.segment", "interspect.applications.text.masking"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -1,34 +1,39 @@
 """interspect: explain black-box models by the few feature interactions that drive their output.
 
-Entry points
-------------
-- :class:`Spectrum` — the sparse Fourier surrogate every algorithm returns.
-- :func:`exact` — brute-force spectrum over all 2^n masks (small n; the reference).
-- :func:`spex` / :func:`spex_budget` — SPEX, sparse Fourier transform with coded subsampling.
-- :func:`proxyspex` — ProxySPEX, gradient-boosted-tree proxy then exact tree spectrum.
-- :func:`faithfulness` — R² of a surrogate on fresh random masks.
+Entry points (all at the top level)
+-----------------------------------
+- :func:`explain` — explain any value function on ``{0,1}^n``: the main job.
 - :func:`explain_text` — explain a language model's output on a text.
+- :class:`Explanation` — the result: top interactions, any index, JSON, HTML report.
+- :class:`Spectrum` — the sparse Fourier surrogate every engine returns.
+- :func:`exact`, :func:`spex` / :func:`spex_budget`, :func:`proxyspex` — the engines.
+- :func:`faithfulness` — R² of a surrogate on fresh random masks.
 - :mod:`interspect.games` — synthetic value functions with known spectra.
+
+Where things live: ``core/`` (spectrum, indices, parity design, checks) · ``engines/`` (exact,
+spex, proxy, baselines, the method registry) · ``queries/`` (the one place a value function is
+called, the cache, executors) · ``applications/`` (language models, text; a folder per kind of
+feature) · ``evaluation/`` (faithfulness, removal, bench) · ``interface/`` (explain, explanation,
+report, cli).
 """
 
 from importlib import import_module
 from typing import Any
 
-from interspect.evaluate import faithfulness
-from interspect.exact import exact
-from interspect.spectrum import Spectrum
-
-# Imported eagerly: the subpackage `interspect.spex` shares its name with the function, and a lazy
-# import would leave the package attribute bound to the module once the subpackage is loaded.
-from interspect.spex import spex, spex_budget  # noqa: E402  (after Spectrum, which it needs)
+from interspect.core.spectrum import Spectrum
+from interspect.engines.exact import exact
+from interspect.engines.spex import spex, spex_budget
+from interspect.evaluation.metrics import faithfulness
 
 __version__ = "0.1.0"
 
 # Heavier entry points load on first use, so `import interspect` stays light.
 _LAZY = {
-    "proxyspex": "interspect.proxy",
-    "explain_text": "interspect.explain",
-    "Explanation": "interspect.explain",
+    "proxyspex": "interspect.engines.proxy",
+    "explain": "interspect.interface.explain",
+    "Explanation": "interspect.interface.explanation",
+    "explain_text": "interspect.applications.text.entry",
+    "games": "interspect.games",
 }
 
 __all__ = ["Spectrum", "exact", "faithfulness", "spex", "spex_budget", "__version__", *_LAZY]
@@ -36,5 +41,7 @@ __all__ = ["Spectrum", "exact", "faithfulness", "spex", "spex_budget", "__versio
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        module = import_module(_LAZY[name])
+        # `games` is a module; every other entry is a name inside its module.
+        return module if name == "games" else getattr(module, name)
     raise AttributeError(f"module 'interspect' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import sys
 import time
 from importlib import resources
 
-from interspect.cli import main as cli_main
+from interspect.interface.cli import main as cli_main
 
 BUDGET = int(os.environ.get("INTERSPECT_DEMO_BUDGET", "600"))
 

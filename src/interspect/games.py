@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from interspect._validation import check_masks, check_n, check_positive_int, check_seed
-from interspect.spectrum import Spectrum
+from interspect.core.spectrum import Spectrum
+from interspect.core.validation import check_masks, check_n, check_positive_int, check_seed
 
 __all__ = ["Game", "SparseFourierGame", "HierarchicalGame", "DummyGame", "LinearGame"]
 
