@@ -13,7 +13,7 @@ Three parts, printed as markdown:
    both implementations at the same budget. The reference runs in a separate, benchmark-only
    virtual environment ``benchmarks/.venv-ref`` (created here when missing, shared with the SPEX
    benchmark) in a subprocess of this script, on the same game and the same test masks.
-2. n = 128: ``interspect.engines.spex`` with its default budget (b = 6: 7,872 queries) against ProxySPEX
+2. n = 128: ``interspect.spex`` with its default budget (b = 6: 7,872 queries) against ProxySPEX
    with a tenth, a fifth and half of it.
 3. n = 1,000, budget 10,000: ProxySPEX wall time (target: under 60 s).
 
@@ -119,7 +119,7 @@ def run_spex(n: int, squash: str, seed: int) -> dict[str, Any] | None:
     try:
         from interspect import spex, spex_budget
     except (ImportError, AttributeError) as exc:
-        print(f"(interspect.engines.spex not available: {exc})", file=sys.stderr)
+        print(f"(interspect.spex not available: {exc})", file=sys.stderr)
         return None
     from interspect import faithfulness
 
@@ -222,7 +222,7 @@ def part2(seeds: list[int]) -> None:
         for seed in seeds:
             sp = run_spex(128, squash, seed)
             if sp is None:
-                print(f"| {squash} | {seed} | — | — | — | — | — | — | interspect.engines.spex not available | — |")
+                print(f"| {squash} | {seed} | — | — | — | — | — | — | interspect.spex not available | — |")
                 continue
             r2 = {d: run_ours(128, sp["queries"] // d, squash, seed)["r2"] for d in (10, 5, 2)}
             oracle = refit_on_tenth(128, squash, seed, [k for k in sp["spectrum"].fourier if k], sp["queries"] // 10)

@@ -7,15 +7,16 @@ import pytest
 
 from interspect import exact, games
 from interspect.engines.baselines import (
-    BASELINES,
     banzhaf,
     faith_banzhaf,
     faith_shapley,
-    get_baseline,
     kernelshap,
     lime,
     shapley_taylor,
 )
+from interspect.engines.registry import METHODS, get_method, run_method
+
+BASELINES = [name for name in METHODS if name not in ("exact", "spex", "proxyspex")]
 
 SAMPLED_BUDGET = 400  # n = 10 below: 1,024 masks, so every fit here is sampled, not enumerated
 
@@ -25,7 +26,7 @@ def test_linear_game_coefficients(name):
     n = 10 if not name.endswith(("3", "4")) else 7
     budget = SAMPLED_BUDGET if n == 10 else 120  # 2^7 = 128 > 120: still sampled
     g = games.LinearGame(n=n, intercept=0.7, seed=4)
-    s = get_baseline(name)(g, n, budget, seed=1)
+    s = run_method(name, g, n, budget, seed=1)
     assert s.n_queries <= budget and g.n_calls == s.n_queries
     mob = s.mobius()
     first = np.array([mob.get((i,), 0.0) for i in range(n)])
@@ -96,7 +97,7 @@ def test_sampled_estimates_converge():
 def test_seed_makes_runs_repeatable():
     g = games.SparseFourierGame(n=9, n_terms=8, seed=0)
     for name in ("lime", "kernelshap", "fbii2", "stii2"):
-        a, b = get_baseline(name)(g, 9, 300, seed=5), get_baseline(name)(g, 9, 300, seed=5)
+        a, b = run_method(name, g, 9, 300, seed=5), run_method(name, g, 9, 300, seed=5)
         assert a.fourier == b.fourier
 
 
@@ -108,8 +109,8 @@ def test_validation_messages():
         kernelshap(g, 30, 10)
     with pytest.raises(ValueError, match="order must be between 1 and 4"):
         faith_shapley(g, 30, 10_000, order=5)
-    with pytest.raises(ValueError, match="unknown baseline 'shap'; accepted values"):
-        get_baseline("shap")
+    with pytest.raises(ValueError, match="method='shap' is not supported; accepted values"):
+        get_method("shap")
     with pytest.raises(TypeError, match="budget must be an integer"):
         lime(g, 30, 10.5)
     with pytest.raises(TypeError, match="value_fn must be callable"):

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 
 import pytest
 
 from interspect import games
-from interspect.engines.baselines import get_baseline
+from interspect.engines.registry import run_method, seed_of_test_masks
 from interspect.evaluation import bench
 from interspect.evaluation.metrics import faithfulness, removal_curve
+from interspect.interface.cli import bench_config, build_parser
+from interspect.interface.cli import main as cli_main
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    return parser.parse_args(argv)
+    """The BenchConfig the CLI builds from ``interspect bench ARGV``."""
+    return bench_config(build_parser().parse_args(["bench", *argv]))
 
 
 def read(path):
@@ -31,7 +31,7 @@ ARGS = ["--task", "synthetic", "--synthetic-n", "8,10", "--limit", "2", "--metho
 
 def test_synthetic_bench_writes_results_plots_and_summary(tmp_path, capsys):
     out = tmp_path / "b"
-    assert bench.run(parse([*ARGS, "--out", str(out)])) == 0
+    print(bench.run_bench(parse([*ARGS, "--out", str(out)])))
     rows = read(out / "results.csv")
     with open(out / "results.csv") as fh:
         header = fh.readline().strip().split(",")
@@ -48,9 +48,9 @@ def test_synthetic_bench_writes_results_plots_and_summary(tmp_path, capsys):
     game = games.HierarchicalGame(10, n_top=3, min_degree=2, max_degree=4, squash="tanh", seed=1)
     for method, budget in (("banzhaf", 60), ("fbii2", 256)):
         row = next(r for r in rows if r["item"] == "synthetic-1" and r["method"] == method and r["budget"] == str(budget))
-        spectrum = get_baseline(method)(game, 10, budget, seed=0)
+        spectrum = run_method(method, game, 10, budget, seed=0)
         assert int(row["n_queries"]) == spectrum.n_queries == budget
-        assert float(row["r2"]) == pytest.approx(faithfulness(spectrum, game, n_test=50, seed=10_000), abs=1e-5)
+        assert float(row["r2"]) == pytest.approx(faithfulness(spectrum, game, n_test=50, seed=seed_of_test_masks(0)), abs=1e-5)
         kind = "marginal" if spectrum.degree <= 1 else "milp"
         curve = removal_curve(spectrum, game, method=kind)
         for r in range(1, 6):
@@ -64,13 +64,13 @@ def test_too_small_budget_is_recorded_not_fatal(tmp_path, capsys):
     out = tmp_path / "b"
     argv = ["--task", "synthetic", "--synthetic-n", "12", "--limit", "1", "--methods", "fbii2,banzhaf",
             "--budget", "40", "--n-test", "20", "--no-removal", "--cache", "none", "--out", str(out)]  # fmt: skip
-    assert bench.run(parse(argv)) == 0
+    bench.run_bench(parse(argv))
     rows = {r["method"]: r for r in read(out / "results.csv")}
     assert math.isnan(float(rows["fbii2"]["r2"]))  # 79 coefficients > 40 queries
     assert not math.isnan(float(rows["banzhaf"]["r2"]))
     assert "needs budget >= 79" in capsys.readouterr().err
     # --resume keeps the finished rows and does not run them again.
-    assert bench.run(parse([*argv, "--resume"])) == 0
+    bench.run_bench(parse([*argv, "--resume"]))
     assert len(read(out / "results.csv")) == 2
 
 
@@ -88,18 +88,20 @@ def test_summary_buckets_by_n():
     assert cells[6] == "0.200"
 
 
-def test_bad_options():
-    with pytest.raises(ValueError, match="unknown method 'shap'"):
-        bench.run(parse(["--task", "synthetic", "--methods", "lime,shap", "--out", "/tmp/unused-bench"]))
+def test_bad_options(capsys):
+    assert cli_main(["bench", "--task", "synthetic", "--methods", "lime,shap", "--out", "/tmp/unused-bench"]) == 2
+    assert "unknown method 'shap'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse(["--task", "images"])
+    with pytest.raises(ValueError, match="needs data=PATH"):
+        bench.BenchConfig(task="sentiment")
 
 
 def test_algorithms_run_through_the_bench(tmp_path):
     out = tmp_path / "b"
     argv = ["--task", "synthetic", "--synthetic-n", "12", "--limit", "1", "--methods", "spex,proxyspex",
             "--budget", "700", "--n-test", "100", "--cache", "none", "--out", str(out)]  # fmt: skip
-    assert bench.run(parse(argv)) == 0
+    bench.run_bench(parse(argv))
     rows = {r["method"]: r for r in read(out / "results.csv")}
     assert set(rows) == {"spex", "proxyspex"}
     for r in rows.values():

@@ -25,6 +25,7 @@ import pytest
 from interspect.applications.text import TextValueFunction
 from interspect.engines.exact import all_masks
 from interspect.queries import QueryCache
+from interspect.queries.layer import Queries
 
 TEXT = "one two three four five six seven eight nine ten"
 HERE = Path(__file__).resolve().parent
@@ -73,15 +74,34 @@ class ArithmeticLM:
         return out
 
 
-def reference(vf: TextValueFunction, X: np.ndarray) -> np.ndarray:
+def reference(vf, X: np.ndarray) -> np.ndarray:
     a, b = vf.scorer.labels
     return np.array([prompt_value(vf.prompt(x), a) - prompt_value(vf.prompt(x), b) for x in X])
 
 
-def make_vf(cache, lm=None, **kw) -> TextValueFunction:
-    opts = {"labels": (" yes", " no"), "batch_size": 8, "cache": cache}
+class Cached:
+    """A text value function as ``explain`` runs it: through the query layer, with the cache."""
+
+    def __init__(self, vf: TextValueFunction, cache) -> None:
+        self.vf = vf
+        self.queries = Queries(vf, vf.n, cache=cache, dedup=True)
+
+    def __call__(self, X):
+        return self.queries(X)
+
+    @property
+    def stats(self) -> dict:
+        q = self.queries.stats
+        return {"from_cache": q["from_cache"], "computed": q["computed"], "prompts": self.vf.stats["prompts"]}
+
+    def __getattr__(self, name):  # identity, prompt, scorer, n: the value function's own
+        return getattr(self.vf, name)
+
+
+def make_vf(cache, lm=None, **kw) -> Cached:
+    opts = {"labels": (" yes", " no"), "batch_size": 8}
     opts.update(kw)
-    return TextValueFunction(lm or ArithmeticLM(), TEXT, **opts)
+    return Cached(TextValueFunction(lm or ArithmeticLM(), TEXT, **opts), cache)
 
 
 def test_rows_reused_and_counted(tmp_path):
@@ -104,7 +124,7 @@ def test_rows_reused_and_counted(tmp_path):
 
 def test_duplicates_are_computed_once(tmp_path):
     lm = ArithmeticLM()
-    vf = TextValueFunction(lm, "very very good", labels=(" a", " b"))
+    vf = Cached(TextValueFunction(lm, "very very good", labels=(" a", " b")), None)
     X = np.array([[0, 1, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]])
     y = vf(X)
     # removing either "very" gives the same prompt: 2 distinct prompts for 3 distinct masks
@@ -243,8 +263,8 @@ def test_default_target_is_memoised(tmp_path):
             calls.append(prompt)
             return " the answer"
 
-    vf = TextValueFunction(Counting(), TEXT, cache=path)
-    vf2 = TextValueFunction(Counting(), TEXT, cache=path)
+    vf = TextValueFunction(Counting(), TEXT, memo=path)
+    vf2 = TextValueFunction(Counting(), TEXT, memo=path)
     assert vf.target == vf2.target == " the answer" and len(calls) == 1
     assert vf.identity == vf2.identity
 
@@ -260,7 +280,7 @@ def test_docstring_examples(name):
 
 def test_none_options_keep_defaults():
     lm = ArithmeticLM()
-    a = TextValueFunction.for_task("sentiment", lm, TEXT, question=None, masking=None, cache=None)
+    a = TextValueFunction.for_task("sentiment", lm, TEXT, question=None, masking=None, memo=None)
     assert a.question == "Is this review positive or negative?" and a.scorer.labels == (" positive", " negative")
     b = TextValueFunction(lm, TEXT, scorer=None, masking=None, unit=None, labels=(" a", " b"))
     assert b.scorer_name == "margin" and b.replacement is None and b.n == 10

@@ -13,6 +13,7 @@ import pytest
 
 from interspect.applications.language import load
 from interspect.applications.text import TextValueFunction
+from interspect.queries.layer import Queries
 from interspect.engines.exact import all_masks
 from llm_required import require_embedded_model
 
@@ -62,8 +63,10 @@ def test_margin_batched_equals_one_at_a_time_and_plain_loop(lm):
     vf = TextValueFunction.for_task("sentiment", lm, REVIEW, batch_size=16)
     assert vf.n == 4
     X = all_masks(vf.n)
-    y = vf(X)
-    assert vf.stats == {"from_cache": 0, "computed": 16, "prompts": 16}
+    queries = Queries(vf, vf.n, dedup=True)
+    y = queries(X)
+    assert queries.stats["from_cache"] == 0 and queries.stats["computed"] == 16
+    assert vf.stats == {"computed": 16, "prompts": 16}
     one = TextValueFunction.for_task("sentiment", lm, REVIEW, batch_size=1)
     rows = [0, 9, 15]
     np.testing.assert_allclose(one(X[rows]), y[rows], atol=1e-4)

@@ -24,6 +24,7 @@ import pytest
 from interspect.applications.language import embedded_model_path, load
 from interspect.applications.text import TextValueFunction
 from interspect.engines.exact import all_masks
+from interspect.queries.layer import Queries
 
 pytestmark = pytest.mark.llm
 
@@ -97,11 +98,11 @@ def api(server):
 
 def test_margin_batched_equals_one_at_a_time_and_matches_transformers(api, tmp_path):
     text = "A gorgeous, witty film."  # 4 words, 16 masks
-    vf = TextValueFunction(api, text, question=QUESTION, labels=("positive", "negative"),
-                           cache=tmp_path / "q.sqlite", batch_size=8)
+    vf = TextValueFunction(api, text, question=QUESTION, labels=("positive", "negative"), batch_size=8)
+    cached = Queries(vf, vf.n, cache=tmp_path / "q.sqlite")
     X = all_masks(vf.n)
-    y = vf(X)
-    assert vf.stats["computed"] == 16 and np.all(np.isfinite(y))
+    y = cached(X)
+    assert cached.stats["computed"] == 16 and np.all(np.isfinite(y))
     one = load(f"openai:smollm2@{api.base_url}", concurrency=1)
     vf1 = TextValueFunction(one, text, question=QUESTION, labels=("positive", "negative"), batch_size=1)
     rows = [0, 7, 15]
@@ -109,10 +110,10 @@ def test_margin_batched_equals_one_at_a_time_and_matches_transformers(api, tmp_p
     one.close()
     # rerun: all from the cache, no request
     before = api.stats["requests"]
-    again = TextValueFunction(api, text, question=QUESTION, labels=("positive", "negative"),
-                              cache=tmp_path / "q.sqlite")
-    np.testing.assert_array_equal(again(X), y)
-    assert again.stats["from_cache"] == 16 and api.stats["requests"] == before
+    again = TextValueFunction(api, text, question=QUESTION, labels=("positive", "negative"))
+    cached_again = Queries(again, again.n, cache=tmp_path / "q.sqlite")
+    np.testing.assert_array_equal(cached_again(X), y)
+    assert cached_again.stats["from_cache"] == 16 and api.stats["requests"] == before
     # the same weights in transformers (another engine) tell the same story
     hf = load("smollm2")
     ref = TextValueFunction(hf, text, question=QUESTION, labels=("positive", "negative"))(X)

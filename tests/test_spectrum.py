@@ -77,7 +77,7 @@ def test_json_round_trip_is_lossless(tmp_path):
     assert back == s
     assert back.fourier == s.fourier  # bit-for-bit floats
     assert back.n_queries == 123
-    assert json.loads(path.read_text())["format"] == "interspect.core.spectrum/1"
+    assert json.loads(path.read_text())["format"] == "interspect.spectrum/1"
     with pytest.raises(ValueError, match="not an interspect spectrum"):
         Spectrum.from_dict({"n": 3})
 

@@ -17,7 +17,7 @@ from interspect.core.validation import check_choice, check_masks, check_n, check
 
 __all__ = ["Spectrum"]
 
-_JSON_FORMAT = "interspect.core.spectrum/1"
+_JSON_FORMAT = "interspect.spectrum/1"
 
 
 def _normalise_key(key: Any, n: int) -> tuple[int, ...]:

@@ -7,7 +7,7 @@ was wrong and what is accepted, so a user never has to read a traceback from dee
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,6 @@ __all__ = [
     "check_positive_int",
     "check_choice",
     "check_seed",
-    "call_value_fn",
 ]
 
 
@@ -98,8 +97,19 @@ def check_masks(X: Any, n: int | None = None, name: str = "X") -> np.ndarray:
     return np.ascontiguousarray(arr.astype(np.uint8))
 
 
-def check_outputs(y: Any, m: int, name: str = "value_fn") -> np.ndarray:
-    """Validate what a value function returned for ``m`` masks: ``m`` finite floats."""
+def check_outputs(y: Any, m: int, name: str = "value_fn", *, finite: bool = True) -> np.ndarray:
+    """``m`` outputs as real floats: what a value function returned for ``m`` masks, or a vector of
+    samples. Complex values with a non-zero imaginary part are refused (never silently dropped);
+    ``finite=False`` lets NaN/inf through for a caller that handles them."""
+    if np.iscomplexobj(y):
+        arr = np.asarray(y)
+        if np.any(arr.imag != 0):
+            first = arr.reshape(-1)[int(np.flatnonzero(arr.reshape(-1).imag)[0])]
+            raise TypeError(
+                f"{name} returned complex values (e.g. {complex(first)!r}); outputs must be real "
+                "floats: take .real or abs() of the score yourself"
+            )
+        y = arr.real
     try:
         arr = np.asarray(y, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -111,79 +121,10 @@ def check_outputs(y: Any, m: int, name: str = "value_fn") -> np.ndarray:
         raise ValueError(
             f"{name} must return an array of shape ({m},) (one float per mask), got shape {arr.shape}"
         )
-    if not np.all(np.isfinite(arr)):
+    if finite and not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr))
         raise ValueError(
             f"{name} returned {len(bad)} non-finite value(s) (NaN or inf), first at row {int(bad[0])}: "
             f"{arr[bad[0]]!r}; a value function must return finite floats"
         )
     return arr
-
-
-def call_value_fn(
-    value_fn: Callable[[np.ndarray], Any],
-    X: np.ndarray,
-    *,
-    batch_size: int | None = None,
-    progress: Any = None,
-) -> np.ndarray:
-    """Evaluate ``value_fn`` on masks ``X`` in batches and validate every output.
-
-    ``progress`` may be a callable ``progress(done, total)`` or a tqdm-like object with
-    ``update``; it is called after each batch.
-    """
-    if not callable(value_fn):
-        raise TypeError(
-            f"value_fn must be callable (masks of shape (m, n) -> m floats), got {type(value_fn).__name__}"
-        )
-    m = X.shape[0]
-    if m == 0:
-        return np.zeros(0)
-    step = m if batch_size is None else max(1, int(batch_size))
-    out = np.empty(m, dtype=float)
-    for start in range(0, m, step):
-        stop = min(m, start + step)
-        out[start:stop] = check_outputs(value_fn(X[start:stop]), stop - start)
-        if progress is not None:
-            if hasattr(progress, "update"):
-                progress.update(stop - start)
-            else:
-                progress(stop, m)
-    return out
-
-
-class StageProgress:
-    """The ``progress`` argument of the algorithms: ``True`` shows a tqdm bar per stage, a callable
-    is called as ``progress(stage, done, total)``, ``False`` reports nothing.
-
-    ``stage(name, total)`` returns the per-stage reporter ``(done, total) -> None`` (or None when
-    nothing is reported); ``close()`` closes the bars.
-    """
-
-    def __init__(self, progress: Any, algorithm: str) -> None:
-        if not (isinstance(progress, (bool, np.bool_)) or progress is None or callable(progress)):
-            raise TypeError(f"progress must be True, False or a callable progress(stage, done, total), got {progress!r}")
-        self.progress = False if progress is None else progress
-        self.algorithm = algorithm
-        self._bars: list[Any] = []
-
-    def stage(self, name: str, total: int) -> Callable[[int, int], None] | None:
-        progress = self.progress
-        if progress is False:
-            return None
-        if progress is True:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, desc=f"{self.algorithm} {name}", leave=False)
-            self._bars.append(bar)
-
-            def tick(done: int, tot: int) -> None:
-                bar.update(done - bar.n)
-
-            return tick
-        return lambda done, tot: progress(name, done, tot)
-
-    def close(self) -> None:
-        for bar in self._bars:
-            bar.close()
-        self._bars.clear()

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import call_value_fn, check_n
+from interspect.core.validation import check_n
+from interspect.queries.layer import as_queries
+from interspect.queries.progress import ProgressArg
 
 __all__ = ["exact", "all_masks", "fwht", "spectrum_from_table"]
 
@@ -47,6 +49,7 @@ def exact(
     *,
     tol: float = 1e-12,
     batch_size: int | None = 65536,
+    progress: ProgressArg = False,
 ) -> Spectrum:
     """Exact Fourier spectrum of ``value_fn`` from all ``2^n`` masks (n <= 20).
 
@@ -66,7 +69,13 @@ def exact(
         raise ValueError(
             f"exact() enumerates all 2^n masks and supports n <= {MAX_EXACT_N}, got n={n}; use spex() or proxyspex()"
         )
-    y = call_value_fn(value_fn, all_masks(n), batch_size=batch_size)
+    queries = as_queries(value_fn, n, batch_size=batch_size, progress=progress)
+    queries.expect(2**n)
+    try:
+        y = queries(all_masks(n))
+    finally:
+        if queries is not value_fn:
+            queries.close()
     return spectrum_from_table(y, n, tol=tol)
 
 

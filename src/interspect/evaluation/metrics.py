@@ -16,7 +16,8 @@ from typing import Any, Literal
 import numpy as np
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import call_value_fn, check_choice, check_positive_int, check_seed
+from interspect.core.validation import check_choice, check_positive_int, check_seed
+from interspect.queries.layer import as_queries
 
 __all__ = [
     "faithfulness",
@@ -69,7 +70,7 @@ def faithfulness(
     n_test = check_positive_int(n_test, "n_test", minimum=2)
     rng = check_seed(seed)
     X = rng.integers(0, 2, size=(n_test, spectrum.n), dtype=np.uint8)
-    y = call_value_fn(value_fn, X, batch_size=batch_size)
+    y = as_queries(value_fn, spectrum.n, batch_size=batch_size)(X)
     return r2_score(y, spectrum.predict(X))
 
 
@@ -278,7 +279,7 @@ def removal_curve(
     n = spectrum.n
     valid = [r for r in rs if r <= n]
     masks = [np.ones(n, dtype=np.uint8)] + [removal_mask(spectrum, r, direction=direction, method=method, time_limit=time_limit) for r in valid]
-    y = call_value_fn(value_fn, np.vstack(masks))
+    y = as_queries(value_fn, spectrum.n)(np.vstack(masks))
     full = y[0]
     out: dict[int, float] = {}
     for r in rs:

@@ -1,18 +1,31 @@
-"""Command line: ``interspect explain`` (the main job) and ``interspect bench`` (comparisons)."""
+"""Command line: ``interspect explain`` (the main job) and ``interspect bench`` (comparisons).
+
+Exit status: 0 done; 2 a mistake in what was asked for or in the environment (one line on stderr);
+1 an internal error (one line that says it is a bug; ``--debug`` shows the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from interspect import __version__
+from interspect.engines.registry import (
+    AUTO,
+    DEFAULT_MAX_DEGREE,
+    DEFAULT_N_TEST,
+    DEFAULT_SEED,
+    METHODS,
+)
 
 __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 
 
 class UserError(Exception):
@@ -71,14 +84,12 @@ def _add_explain(sub: Any) -> None:
     p.add_argument(
         "--masking", default="remove", help="'remove', 'mask_token', or a replacement string"
     )
-    p.add_argument(
-        "--method", default="auto", choices=["auto", "proxyspex", "spex", "exact"], help="algorithm"
-    )
+    p.add_argument("--method", default=AUTO, choices=[AUTO, *METHODS], help="algorithm")
     p.add_argument(
         "--budget", type=int, help="model queries for fitting (default: chosen from n and method)"
     )
     p.add_argument(
-        "--max-degree", type=int, default=5, help="largest interaction order searched for"
+        "--max-degree", type=int, default=DEFAULT_MAX_DEGREE, help="largest interaction order searched for"
     )
     p.add_argument(
         "--index",
@@ -90,7 +101,7 @@ def _add_explain(sub: Any) -> None:
     p.add_argument(
         "--n-test",
         type=int,
-        default=200,
+        default=DEFAULT_N_TEST,
         help="fresh random masks for the faithfulness R² (0 skips)",
     )
     p.add_argument(
@@ -99,7 +110,7 @@ def _add_explain(sub: Any) -> None:
         help="SQLite query cache (default: $INTERSPECT_CACHE or ~/.cache/interspect/queries.sqlite)",
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the query cache")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (same seed, same result)")
     p.add_argument(
         "--out",
         default="interspect-out",
@@ -193,32 +204,127 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        vals = [int(float(v)) for v in text.replace(",", " ").split()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected integers, got {text!r}") from exc
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be positive integers, got {text!r}")
+    return vals
+
+
 def _add_bench(sub: Any) -> None:
     from interspect.evaluation import bench
 
     p = sub.add_parser(
         "bench",
         help="compare explainers on real tasks",
-        description=(bench.__doc__ or "").strip().splitlines()[0] if bench.__doc__ else None,
+        description=(bench.__doc__ or "").strip().splitlines()[0],
     )
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
+    methods = ",".join(METHODS)
+    default_methods = ",".join(bench.DEFAULT_METHODS)
+    p.add_argument("--task", choices=bench.TASKS, default="sentiment", help="what to explain (default: sentiment)")
+    p.add_argument("--data", default=None, help="CSV of items (default: ../shared/data/<task>.csv from the current directory)")
+    p.add_argument("--model", default="smollm2", help="language model for text tasks (default: smollm2, the embedded model)")
+    p.add_argument("--methods", default=default_methods, help=f"comma-separated, from: {methods} (default: {default_methods})")
+    p.add_argument("--budget", type=_int_list, nargs="+", default=[[1000]], help="one or several query budgets, e.g. --budget 500 2000 (default: 1000)")
+    p.add_argument("--limit", type=int, default=0, help="at most K items (after the n filters); 0 = all")
+    p.add_argument("--per-bucket", type=int, default=0, help="at most K items per n bucket (8-15, 16-31, 32-63, 64-127, 128+)")
+    p.add_argument("--min-n", type=int, default=1, help="skip items with fewer features")
+    p.add_argument("--max-n", type=int, default=10**9, help="skip items with more features")
+    p.add_argument("--n-test", type=int, default=DEFAULT_N_TEST, help=f"fresh random masks for R² per item (default: {DEFAULT_N_TEST})")
+    p.add_argument("--no-removal", action="store_true", help="skip the top-r removal metric (saves 6 queries per row)")
+    p.add_argument("--removal-time-limit", type=float, default=5.0, help="seconds per removal binary program before falling back to the best found (default: 5)")
+    p.add_argument("--batch-size", type=int, default=64, help="masked prompts per model call (default: 64)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of every method and of the test masks")
+    p.add_argument("--out", default="bench-out", help="output directory (default: bench-out)")
+    p.add_argument("--cache", default=None, help="SQLite query cache shared by all methods (default: OUT/cache.sqlite; 'none' to disable)")
+    p.add_argument("--resume", action="store_true", help="keep rows already in OUT/results.csv and run only the missing ones")
+    p.add_argument("--synthetic-n", default="16,32,64,128", help="feature counts of the synthetic items (default: 16,32,64,128)")
+    p.add_argument("--noise", type=float, default=0.0, help="noise std of the synthetic task (default: 0)")
+    p.set_defaults(func=run_bench)
+
+
+def bench_config(args: argparse.Namespace) -> Any:
+    """The :class:`~interspect.evaluation.bench.BenchConfig` that ``interspect bench`` options describe."""
+    from interspect.evaluation.bench import BenchConfig
+
+    methods = tuple(m.strip() for m in str(args.methods).split(",") if m.strip())
+    for m in methods:
+        if m not in METHODS:
+            raise UserError(f"--methods: unknown method {m!r}; accepted values: {', '.join(METHODS)}")
+    try:
+        sizes = tuple(int(v) for v in str(args.synthetic_n).split(",") if v.strip())
+    except ValueError as exc:
+        raise UserError(f"--synthetic-n must be comma-separated integers, got {args.synthetic_n!r}") from exc
+    data = args.data
+    if data is None and args.task != "synthetic":
+        data = Path("..") / "shared" / "data" / f"{args.task}.csv"
+    cache: Any = None if args.cache is None else (False if str(args.cache).lower() == "none" else Path(args.cache))
+    return BenchConfig(
+        task=args.task, out=Path(args.out), data=None if data is None else Path(data), model=args.model,
+        methods=methods, budgets=tuple(b for group in args.budget for b in group), limit=args.limit,
+        per_bucket=args.per_bucket, min_n=args.min_n, max_n=args.max_n, n_test=args.n_test,
+        removal=not args.no_removal, removal_time_limit=args.removal_time_limit,
+        batch_size=args.batch_size, seed=args.seed, cache=cache, resume=args.resume,
+        synthetic_n=sizes, noise=args.noise,
+    )
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from interspect.evaluation.bench import run_bench as run
+
+    print(run(bench_config(args)))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what was wrong and where to look), not the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="interspect",
         description="Explain black-box models, above all LLMs, by the few feature interactions that drive their output.",
     )
     parser.add_argument("--version", action="version", version=f"interspect {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_explain(sub)
-    _add_bench(sub)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in _SUBCOMMANDS:
+        add(sub)
     return parser
 
 
+#: Each subcommand adds its parser (with ``set_defaults(func=...)``); an application adds one line.
+_SUBCOMMANDS: list[Callable[[Any], None]] = [_add_explain, _add_bench]
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _raised_by_interspect(exc: BaseException) -> bool:
+    """True when interspect's own code raised ``exc`` (a message composed for the user), False when
+    it came from inside numpy, torch or another library (then it is a bug to report)."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return False
+    return Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE_DIR)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 internal error, 2 usage or environment error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -227,17 +333,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print(
-            "interspect: interrupted (model outputs computed so far are in the cache)",
-            file=sys.stderr,
-        )
+        print("interspect: interrupted (model outputs computed so far are in the cache)", file=sys.stderr)
         return 130
-    except (UserError, ValueError, TypeError, ImportError, FileNotFoundError, RuntimeError) as exc:
+    except Exception as exc:
         if args.debug:
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"interspect: error: {msg}", file=sys.stderr)
-        return EXIT_USAGE
+        # A mistake in what was asked for, or in the environment (a file, a server, a missing
+        # extra): one line, exit 2. Anything else is interspect's fault: say so, exit 1.
+        usage = isinstance(exc, (UserError, OSError, ImportError)) or (
+            isinstance(exc, (ValueError, TypeError, RuntimeError)) and _raised_by_interspect(exc)
+        )
+        if usage and not _is_internal(exc):
+            print(f"interspect: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(
+            f"interspect: internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug, "
+            "please report it with the output of --debug",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _is_internal(exc: BaseException) -> bool:
+    # interspect marks consistency failures of its own as internal errors.
+    return _one_line(exc).startswith("internal error")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ from interspect.core.validation import check_positive_int
 
 __all__ = ["Explanation", "Interaction"]
 
-_FORMAT = "interspect.interface.explanation/1"
+_FORMAT = "interspect.explanation/1"
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from interspect.engines.registry import DEFAULT_N_TEST, DEFAULT_SEED
 from interspect.interface.explain import Method, explain, validate_common
 from interspect.interface.explanation import Explanation
+from interspect.queries.cache import QueryCache
+from interspect.queries.executors import Executor
+from interspect.queries.progress import ProgressArg
 
 __all__ = ["explain_text"]
 
@@ -36,10 +43,11 @@ def explain_text(
     max_degree: int = 5,
     index: str = "FBII",
     order: int = 2,
-    cache: str | None = None,
-    seed: int = 0,
-    n_test: int = 200,
-    progress: bool = True,
+    cache: str | Path | QueryCache | None = None,
+    seed: int | np.random.Generator | None = DEFAULT_SEED,
+    n_test: int = DEFAULT_N_TEST,
+    progress: ProgressArg = False,
+    executor: str | Executor | None = None,
     device: str = "cpu",
 ) -> Explanation:
     """Explain a language model's output on ``text`` by the segments whose interactions drive it.
@@ -60,13 +68,17 @@ def explain_text(
         ``task`` = "sentiment" | "puzzle" | "qa" picks the paper's prompt and labels.
     method, budget, max_degree, index, order, seed, n_test, progress
         As in :func:`explain`.
-    cache : str, optional
-        SQLite file keeping every computed model output; a rerun reuses them.
+    cache : str, Path or QueryCache, optional
+        SQLite file keeping every computed model output (and the generated target); a rerun
+        reuses them.
+    executor : "serial" or executor, optional
+        Where the model runs (see :mod:`interspect.queries.executors`).
 
     Returns
     -------
     Explanation
-        With ``metadata["n_model_calls"]`` = rows actually computed (not from the cache).
+        With ``metadata["n_model_calls"]`` = rows actually computed (not from the cache) and
+        ``metadata["n_from_cache"]`` = rows read from the cache.
 
     Examples
     --------
@@ -83,16 +95,26 @@ def explain_text(
     from interspect.applications.text import TextValueFunction
 
     lm = load(model, device=device) if isinstance(model, str) else model
-    options: dict[str, Any] = {
-        "question": question,
-        "unit": unit,
-        "masking": masking,
-        "cache": cache,
-    }
-    if task is not None:
-        vf = TextValueFunction.for_task(task, lm, text, **options)
-    else:
-        vf = TextValueFunction(lm, text, scorer=scorer, labels=labels, **options)
+    # One open cache serves the model outputs (the query layer) and the generated target (memo).
+    store = cache if isinstance(cache, QueryCache) or cache is None else QueryCache(cache)
+    options: dict[str, Any] = {"question": question, "unit": unit, "masking": masking, "memo": store}
+    try:
+        if task is not None:
+            vf = TextValueFunction.for_task(task, lm, text, **options)
+        else:
+            vf = TextValueFunction(lm, text, scorer=scorer, labels=labels, **options)
+        expl = _explain_vf(vf, model, unit, question, task, method=method, budget=budget,
+                           max_degree=max_degree, index=index, order=order, seed=seed,
+                           n_test=n_test, progress=progress, cache=store, executor=executor)
+    finally:
+        if store is not None and store is not cache:
+            store.close()
+    expl.text = text
+    expl.spans = [(s.start, s.end) for s in vf.segments]
+    return expl
+
+
+def _explain_vf(vf: Any, model: Any, unit: Any, question: str | None, task: str | None, **kwargs: Any) -> Explanation:
     settings = vf.describe()
     meta = {
         "output": _describe_output(settings),
@@ -103,23 +125,4 @@ def explain_text(
         "task": task,
         "value_function": settings,
     }
-    expl = explain(
-        vf,
-        vf.n,
-        features=[s.text for s in vf.segments],
-        method=method,
-        budget=budget,
-        max_degree=max_degree,
-        index=index,
-        order=order,
-        seed=seed,
-        n_test=n_test,
-        progress=progress,
-        metadata=meta,
-    )
-    expl.text = text
-    expl.spans = [(s.start, s.end) for s in vf.segments]
-    stats = vf.stats
-    expl.metadata["n_model_calls"] = int(stats.get("computed", 0))
-    expl.metadata["n_from_cache"] = int(stats.get("from_cache", 0))
-    return expl
+    return explain(vf, vf.n, features=[s.text for s in vf.segments], metadata=meta, **kwargs)

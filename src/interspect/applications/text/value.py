@@ -2,15 +2,15 @@
 
 ``vf(X)`` takes an ``(m, n)`` 0/1 mask batch over the n text segments and returns m floats: for
 each mask the segments with 0 are removed/replaced, the prompt is rebuilt (chat template, fixed
-question), and the scorer turns the model's output into a number. Duplicate masks and duplicate
-prompts are computed once, results go to an optional SQLite cache after every batch.
+question), and the scorer turns the model's output into a number. Distinct masks that give the
+same prompt are computed once. Caching, counting and progress happen in the query layer
+(:class:`interspect.queries.Queries`, which ``explain`` builds), not here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from interspect.applications.language.scorers import (
 from interspect.applications.text.masking import Masking, PromptBuilder, resolve_replacement
 from interspect.applications.text.segment import Segment, Unit, segment
 from interspect.core.validation import check_choice, check_masks, check_positive_int
-from interspect.queries.cache import QueryCache, identity_hash, mask_key
+from interspect.queries.cache import QueryCache, identity_hash
 
 __all__ = ["TextValueFunction", "TASKS"]
 
@@ -33,6 +33,50 @@ TASKS = ("sentiment", "puzzle", "qa")
 
 _SENTIMENT_QUESTION = "Is this review positive or negative?"
 _PUZZLE_INSTRUCTION = "Answer with True or False."
+
+
+def _check_inputs(lm: Any, text: Any, question: Any, answer_prefix: Any) -> None:
+    if not hasattr(lm, "kind"):
+        raise TypeError(
+            f"lm must be a model from interspect.applications.language.load(...), got {type(lm).__name__}"
+        )
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError("text is empty (or only whitespace); there is nothing to explain")
+    if question is not None and not isinstance(question, str):
+        raise TypeError(f"question must be a str or None, got {type(question).__name__}")
+    if not isinstance(answer_prefix, str):
+        raise TypeError(f"answer_prefix must be a str, got {type(answer_prefix).__name__}")
+
+
+def _resolve_scorer(lm: Any, scorer: str | None, labels: Sequence[str] | None) -> str:
+    """The scorer's name for this model kind (``"auto"`` resolved), or one clear error."""
+    scorer = "auto" if scorer is None else scorer
+    check_choice(scorer, "scorer", ("auto", "logprob", "margin", "class_logit"))
+    is_clf = lm.kind == "classifier"
+    if is_clf and labels is not None:
+        raise ValueError(
+            f"labels={labels!r} are continuations for a causal LM's margin scorer; {lm.name} is "
+            "a sequence classifier: pick its class with target=<class name or index>"
+        )
+    if scorer == "auto":
+        scorer = "class_logit" if is_clf else ("margin" if labels is not None else "logprob")
+    if is_clf and scorer != "class_logit":
+        raise ValueError(
+            f"scorer={scorer!r} needs a causal language model; {lm.name} is a sequence "
+            "classifier: use scorer='class_logit' (or 'auto')"
+        )
+    if not is_clf and scorer == "class_logit":
+        raise ValueError(
+            f"scorer='class_logit' needs a sequence classifier; {lm.name} is a causal LM: "
+            "use 'logprob' or 'margin'"
+        )
+    if scorer == "margin" and labels is None:
+        raise ValueError("scorer='margin' needs labels=(a, b), e.g. (' positive', ' negative')")
+    if scorer != "margin" and labels is not None:
+        raise ValueError(f"labels are only used by scorer='margin', not scorer={scorer!r}")
+    return scorer
 
 
 class TextValueFunction:
@@ -60,12 +104,11 @@ class TextValueFunction:
         ``logprob``: the continuation to score (default: the model's greedy answer on the unmasked
         input, generated once). ``class_logit``: class index or name (default: the predicted
         class on the unmasked input).
-    cache : str, Path, QueryCache or None
-        SQLite file that keeps every computed output; a rerun computes only what is missing.
+    memo : str, Path, QueryCache or None
+        Where the generated default target is kept, so a rerun does not generate it again (the
+        model outputs themselves are cached by the query layer: ``explain(..., cache=...)``).
     batch_size : int
-        Prompts per model call (and per cache commit).
-    progress : bool or callable
-        A tqdm bar, or ``progress(done, total)`` after each batch.
+        Prompts per model call; also the query layer's rows per call and per cache commit.
     answer_prefix : str
         Text the assistant's answer starts with (causal LMs), e.g. ``"This review is"``.
     max_new_tokens : int
@@ -81,8 +124,7 @@ class TextValueFunction:
     identity : str
         Hex hash of everything that determines an output; the cache key.
     stats : dict
-        ``{"from_cache": rows served from the cache, "computed": rows computed by the model,
-        "prompts": distinct prompts sent to the model}``.
+        ``{"computed": masks scored, "prompts": distinct prompts sent to the model}``.
 
     Examples
     --------
@@ -105,9 +147,8 @@ class TextValueFunction:
         labels: Sequence[str] | None = None,
         masking: Masking = "remove",
         target: str | int | None = None,
-        cache: str | Path | QueryCache | None = None,
+        memo: str | Path | QueryCache | None = None,
         batch_size: int = 16,
-        progress: bool | Callable[[int, int], Any] = False,
         answer_prefix: str = "",
         max_new_tokens: int = 32,
     ) -> None:
@@ -115,23 +156,10 @@ class TextValueFunction:
             from interspect.applications.language.backends import load
 
             lm = load(lm)
-        if not hasattr(lm, "kind"):
-            raise TypeError(
-                f"lm must be a model from interspect.applications.language.load(...), got {type(lm).__name__}"
-            )
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        if not text.strip():
-            raise ValueError("text is empty (or only whitespace); there is nothing to explain")
-        if question is not None and not isinstance(question, str):
-            raise TypeError(f"question must be a str or None, got {type(question).__name__}")
-        if not isinstance(answer_prefix, str):
-            raise TypeError(f"answer_prefix must be a str, got {type(answer_prefix).__name__}")
+        _check_inputs(lm, text, question, answer_prefix)
         # None stands for the default, so callers can forward optional arguments unchanged.
-        scorer = "auto" if scorer is None else scorer
         masking = "remove" if masking is None else masking
         unit = "word" if unit is None else unit
-        check_choice(scorer, "scorer", ("auto", "logprob", "margin", "class_logit"))
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.max_new_tokens = check_positive_int(max_new_tokens, "max_new_tokens")
         self.lm = lm
@@ -139,7 +167,6 @@ class TextValueFunction:
         self.question = question
         self.unit = unit
         self.answer_prefix = answer_prefix
-        self.progress = progress
         self.segments: list[Segment] = segment(text, unit)
         self.n = len(self.segments)
         if self.n < 2:
@@ -150,32 +177,8 @@ class TextValueFunction:
             )
         self.masking = masking
         self.replacement = resolve_replacement(masking, getattr(lm, "mask_token", None))
-
-        # -- scorer ---------------------------------------------------------------------------
+        self.scorer_name: str = _resolve_scorer(lm, scorer, labels)
         is_clf = lm.kind == "classifier"
-        if is_clf and labels is not None:
-            raise ValueError(
-                f"labels={labels!r} are continuations for a causal LM's margin scorer; {lm.name} is "
-                "a sequence classifier: pick its class with target=<class name or index>"
-            )
-        if scorer == "auto":
-            scorer = "class_logit" if is_clf else ("margin" if labels is not None else "logprob")
-        if is_clf and scorer != "class_logit":
-            raise ValueError(
-                f"scorer={scorer!r} needs a causal language model; {lm.name} is a sequence "
-                "classifier: use scorer='class_logit' (or 'auto')"
-            )
-        if not is_clf and scorer == "class_logit":
-            raise ValueError(
-                f"scorer='class_logit' needs a sequence classifier; {lm.name} is a causal LM: "
-                "use 'logprob' or 'margin'"
-            )
-        if scorer == "margin" and labels is None:
-            raise ValueError("scorer='margin' needs labels=(a, b), e.g. (' positive', ' negative')")
-        if scorer != "margin" and labels is not None:
-            raise ValueError(f"labels are only used by scorer='margin', not scorer={scorer!r}")
-        self.scorer_name: str = scorer
-
         template = None if is_clf else (lambda msg: lm.render(msg, answer_prefix))
         # A classifier reads the question as the second text of a pair, not inside the prompt.
         self._builder = PromptBuilder(
@@ -185,36 +188,32 @@ class TextValueFunction:
             question=None if is_clf else question,
             template=template,
         )
-        self._cache = (
-            cache if isinstance(cache, QueryCache) or cache is None else QueryCache(cache)
-        )
-        self._memory: dict[bytes, float] = {}
-        self.stats = {"from_cache": 0, "computed": 0, "prompts": 0}
+        self._memo = memo if isinstance(memo, QueryCache) or memo is None else QueryCache(memo)
+        self.stats = {"computed": 0, "prompts": 0}
+        self.scorer, self.target = self._make_scorer(labels, target)
+        self.identity = identity_hash(self._settings())
+        self._full: float | None = None
 
-        if scorer == "margin":
-            self.scorer: Any = MarginScorer(labels)  # type: ignore[arg-type]
-            self.scorer.prepare(lm)
-            self.target = self.scorer.labels[0]
-        elif scorer == "logprob":
+    def _make_scorer(self, labels: Sequence[str] | None, target: str | int | None) -> tuple[Any, str]:
+        """The scorer object and the name of what it scores (the default target is generated once)."""
+        lm = self.lm
+        if self.scorer_name == "margin":
+            scorer = MarginScorer(labels)  # type: ignore[arg-type]
+            scorer.prepare(lm)
+            return scorer, scorer.labels[0]
+        if self.scorer_name == "logprob":
             if target is None:
                 target = self._generate_target()
             if not isinstance(target, str):
                 raise TypeError(f"target must be a str for scorer='logprob', got {type(target).__name__}")
-            self.scorer = LogProbScorer(target)
-            self.scorer.prepare(lm)
-            self.target = target
-        else:
-            if target is None:
-                logits = lm.class_logits([text], None if question is None else [question])[0]
-                target = int(np.argmax(logits))
-            idx = lm.class_index(target)
-            self.scorer = ClassLogitScorer(idx, lm.class_names[idx])
-            self.target = lm.class_names[idx]
-
-        self.identity = identity_hash(self._settings())
-        if self._cache is not None:
-            self._cache.register(self.identity, self.describe())
-        self._full: float | None = None
+            scorer = LogProbScorer(target)
+            scorer.prepare(lm)
+            return scorer, target
+        if target is None:
+            pairs = None if self.question is None else [self.question]
+            target = int(np.argmax(lm.class_logits([self.text], pairs)[0]))
+        idx = lm.class_index(target)
+        return ClassLogitScorer(idx, lm.class_names[idx]), lm.class_names[idx]
 
     # -- set-up helpers -----------------------------------------------------------------------
     def _settings(self) -> dict:
@@ -239,11 +238,11 @@ class TextValueFunction:
         key = "target:" + identity_hash(
             {"model": self.lm.identity(), "prompt": prompt, "max_new_tokens": self.max_new_tokens}
         )
-        answer = self._cache.memo_get(key) if self._cache is not None else None
+        answer = self._memo.memo_get(key) if self._memo is not None else None
         if answer is None:
             answer = self.lm.generate(prompt, max_new_tokens=self.max_new_tokens)
-            if self._cache is not None and answer.strip():
-                self._cache.memo_put(key, answer)
+            if self._memo is not None and answer.strip():
+                self._memo.memo_put(key, answer)
         if not answer.strip():
             raise ValueError(
                 f"{self.lm.name} generated an empty answer on the unmasked input, so there is no "
@@ -361,7 +360,6 @@ class TextValueFunction:
             "answer_prefix": self.answer_prefix,
             "target": self.target,
             "batch_size": self.batch_size,
-            "cache": None if self._cache is None else str(self._cache.path),
             "identity": getattr(self, "identity", None),
         }
         d.update(self.scorer.describe())
@@ -380,65 +378,21 @@ class TextValueFunction:
         return self.scorer.score(self.lm, prompts)
 
     def __call__(self, X: Any) -> np.ndarray:
-        """Outputs for masks ``X`` (``(m, n)`` 0/1, 1 = segment kept)."""
+        """Outputs for masks ``X`` (``(m, n)`` 0/1, 1 = segment kept); NaN where the model gave a
+        non-finite score (the query layer keeps the rest and reports it)."""
         X = check_masks(X, self.n)
-        keys = [mask_key(row) for row in X]
-        first: dict[bytes, int] = {}
-        for i, k in enumerate(keys):
-            first.setdefault(k, i)
-        values: dict[bytes, float] = {k: self._memory[k] for k in first if k in self._memory}
-        missing = [k for k in first if k not in values]
-        if self._cache is not None and missing:
-            values.update(self._cache.get(self.identity, missing))
-            missing = [k for k in missing if k not in values]
-        self.stats["from_cache"] += len(first) - len(missing)
-        if missing:
-            self._compute(missing, {k: X[first[k]] for k in missing}, values)
-        self._memory.update(values)
-        return np.array([values[k] for k in keys], dtype=float)
-
-    def _compute(self, missing: list[bytes], rows: dict[bytes, np.ndarray], values: dict) -> None:
         # Distinct masks can give the same prompt (e.g. removing either of two equal words).
-        by_prompt: dict[str, list[bytes]] = {}
-        for k in missing:
-            by_prompt.setdefault(self._builder.prompt(rows[k]), []).append(k)
+        by_prompt: dict[str, list[int]] = {}
+        for i, row in enumerate(X):
+            by_prompt.setdefault(self._builder.prompt(row), []).append(i)
         # Similar lengths in one batch waste less padding.
         prompts = sorted(by_prompt, key=len)
-        bar = None
-        if self.progress is True:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(missing), desc=f"{self.lm.name} queries", unit="mask")
-        done = 0
-        try:
-            for start in range(0, len(prompts), self.batch_size):
-                chunk = prompts[start : start + self.batch_size]
-                scores = np.asarray(self._score(chunk), dtype=float).reshape(-1)
-                good: list[tuple[bytes, float]] = []
-                bad = 0
-                for p, v in zip(chunk, scores):
-                    if math.isfinite(v):
-                        good.extend((k, float(v)) for k in by_prompt[p])
-                    else:
-                        bad += 1
-                if self._cache is not None:
-                    self._cache.put(self.identity, good)
-                values.update(good)
-                self._memory.update(good)
-                self.stats["computed"] += len(good)
-                self.stats["prompts"] += len(chunk)
-                done += sum(len(by_prompt[p]) for p in chunk)
-                if bad:
-                    raise FloatingPointError(
-                        f"{self.lm.name} returned a non-finite score (NaN/inf) for {bad} of "
-                        f"{len(chunk)} prompts in this batch; the {self.stats['computed']} outputs "
-                        "computed so far are kept"
-                        + (" in the cache" if self._cache is not None else "")
-                    )
-                if bar is not None:
-                    bar.update(sum(len(by_prompt[p]) for p in chunk))
-                elif callable(self.progress):
-                    self.progress(done, len(missing))
-        finally:
-            if bar is not None:
-                bar.close()
+        out = np.empty(len(X), dtype=float)
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start : start + self.batch_size]
+            scores = np.asarray(self._score(chunk), dtype=float).reshape(-1)
+            for p, v in zip(chunk, scores):
+                out[by_prompt[p]] = v
+            self.stats["prompts"] += len(chunk)
+        self.stats["computed"] += len(X)
+        return out

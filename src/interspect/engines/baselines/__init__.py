@@ -6,7 +6,7 @@ methods return a degree-1 spectrum (the fitted additive surrogate), so faithfuln
 apply to every method alike.
 
 ========================  =========================================  ==============================
-name (``BASELINES``)      function                                   implementation
+registry name             function                                   implementation
 ========================  =========================================  ==============================
 ``lime``                  :func:`lime`                               numpy + scikit-learn ``Ridge``
 ``kernelshap``            :func:`kernelshap`                         numpy ``lstsq`` (Shapley kernel)
@@ -16,59 +16,24 @@ name (``BASELINES``)      function                                   implementat
 ``stii2`` .. ``stii4``    :func:`shapley_taylor` (order 2..4)        numpy importance sampling
 ========================  =========================================  ==============================
 
-No third-party explainer library is needed; see ``docs/baselines.md``.
+No third-party explainer library is needed; see ``docs/baselines.md``. The names in the first
+column are their entries in :data:`interspect.engines.registry.METHODS`.
 
 Examples
 --------
 >>> from interspect import games
->>> from interspect.engines.baselines import BASELINES
+>>> from interspect.engines.baselines import kernelshap
 >>> g = games.LinearGame(n=6, seed=0)
->>> s = BASELINES["kernelshap"](g, 6, 64)
+>>> s = kernelshap(g, 6, 64)
 >>> s.degree, s.n_queries
 (1, 64)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import Any
-
-from interspect.core.spectrum import Spectrum
 from interspect.engines.baselines.banzhaf import banzhaf, faith_banzhaf
 from interspect.engines.baselines.lime import lime
 from interspect.engines.baselines.shapley import faith_shapley, kernelshap
 from interspect.engines.baselines.shapley_taylor import shapley_taylor
 
-__all__ = [
-    "BASELINES",
-    "FIRST_ORDER",
-    "get_baseline",
-    "lime",
-    "kernelshap",
-    "banzhaf",
-    "faith_banzhaf",
-    "faith_shapley",
-    "shapley_taylor",
-]
-
-BaselineFn = Callable[..., Spectrum]
-
-BASELINES: dict[str, BaselineFn] = {
-    "lime": lime,
-    "kernelshap": kernelshap,
-    "banzhaf": banzhaf,
-    **{f"fbii{k}": partial(faith_banzhaf, order=k) for k in (2, 3, 4)},
-    **{f"fsii{k}": partial(faith_shapley, order=k) for k in (2, 3, 4)},
-    **{f"stii{k}": partial(shapley_taylor, order=k) for k in (2, 3, 4)},
-}
-
-#: Baselines whose output is first-order only (removal ranks by first-order scores for these).
-FIRST_ORDER = frozenset({"lime", "kernelshap", "banzhaf"})
-
-
-def get_baseline(name: Any) -> BaselineFn:
-    """The baseline registered as ``name``; raises naming the accepted names otherwise."""
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; accepted values: {', '.join(map(repr, BASELINES))}")
-    return BASELINES[name]
+__all__ = ["lime", "kernelshap", "banzhaf", "faith_banzhaf", "faith_shapley", "shapley_taylor"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from itertools import combinations
 from math import comb
@@ -10,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from interspect.core.validation import call_value_fn, check_n, check_positive_int
-from interspect.engines.exact import MAX_EXACT_N, all_masks
+from interspect.core.validation import check_n, check_positive_int
+from interspect.engines.exact import MAX_EXACT_N
 
 Key = tuple[int, ...]
 
@@ -81,20 +80,12 @@ def can_enumerate(n: int, budget: int) -> bool:
     return n <= MAX_EXACT_N and budget >= 2**n
 
 
-def enumerate_masks(n: int) -> np.ndarray:
-    return all_masks(n)
-
-
 def masks_of_sizes(rng: np.random.Generator, n: int, sizes: np.ndarray) -> np.ndarray:
     """One uniformly random mask with ``sizes[j]`` ones per row."""
     m = len(sizes)
     # Rank random keys per row: the ``size`` smallest become the kept features.
     ranks = np.argsort(np.argsort(rng.random((m, n)), axis=1), axis=1)
     return (ranks < np.asarray(sizes)[:, None]).astype(np.uint8)
-
-
-def query(value_fn: Callable[[np.ndarray], Any], X: np.ndarray, batch_size: int | None) -> np.ndarray:
-    return call_value_fn(value_fn, X, batch_size=batch_size)
 
 
 def weighted_lstsq(A: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:

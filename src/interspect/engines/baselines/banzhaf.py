@@ -17,13 +17,13 @@ from interspect.engines.baselines._common import (
     check_common,
     check_design_size,
     design_matrix,
-    enumerate_masks,
     interaction_keys,
     n_coefficients,
-    query,
     require_budget,
     weighted_lstsq,
 )
+from interspect.engines.exact import MAX_EXACT_N, all_masks
+from interspect.queries.layer import as_queries
 
 __all__ = ["banzhaf", "faith_banzhaf"]
 
@@ -41,7 +41,7 @@ def faith_banzhaf(
 
     FBII is the best approximation of ``f`` by a polynomial ``Σ_{|T|≤ℓ} E(T) Π_{i∈T} x_i`` in
     mean squared error under the uniform distribution on masks (Tsai, Yeh & Ravikumar 2023). We
-    draw ``budget`` uniformly random masks (distinct when n <= 20) and fit that polynomial by ordinary least squares; when
+    draw ``budget`` uniformly random masks (distinct when n <= MAX_EXACT_N = 20) and fit that polynomial by ordinary least squares; when
     ``budget >= 2^n`` all masks are used once and the result is exact.
 
     Implementation: numpy (``lstsq``), in this package.
@@ -81,10 +81,10 @@ def faith_banzhaf(
     name = "banzhaf" if order == 1 else f"faith_banzhaf(order={order})"
     n_coef = n_coefficients(n, order)
     if can_enumerate(n, budget):
-        X = enumerate_masks(n)
+        X = all_masks(n)
     else:
         require_budget(name, budget, n_coef, f"one row per coefficient: {n_coef} interactions of size <= {order} over n={n}")
-        if n <= 20:
+        if n <= MAX_EXACT_N:
             # Distinct masks (a uniform sample without replacement): near 2^n rows, repeats would
             # waste queries and leave the fit rank-deficient.
             codes = rng.choice(2**n, size=budget, replace=False)
@@ -92,7 +92,7 @@ def faith_banzhaf(
         else:
             X = rng.integers(0, 2, size=(budget, n), dtype=np.uint8)
     check_design_size(name, X.shape[0], n_coef)
-    y = query(value_fn, X, batch_size)
+    y = as_queries(value_fn, n, batch_size=batch_size)(X)
     beta = weighted_lstsq(design_matrix(X, order), y)
     return Spectrum.from_mobius(dict(zip(interaction_keys(n, order), beta.tolist())), n, n_queries=X.shape[0])
 

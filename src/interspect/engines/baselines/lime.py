@@ -14,7 +14,8 @@ from sklearn.linear_model import Ridge
 
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_seed
-from interspect.engines.baselines._common import check_common, masks_of_sizes, query, require_budget
+from interspect.engines.baselines._common import check_common, masks_of_sizes, require_budget
+from interspect.queries.layer import as_queries
 
 __all__ = ["lime"]
 
@@ -77,7 +78,7 @@ def lime(
     require_budget("lime", budget, 2, "the unmasked input and at least one perturbation")
     removed = rng.integers(1, n + 1, size=budget - 1)
     X = np.concatenate([np.ones((1, n), np.uint8), masks_of_sizes(rng, n, n - removed)])
-    y = query(value_fn, X, batch_size)
+    y = as_queries(value_fn, n, batch_size=batch_size)(X)
     kept = X.sum(axis=1)
     # Cosine distance between a 0/1 mask and the all-ones vector: 1 − sqrt(kept / n).
     d = 100.0 * (1.0 - np.sqrt(kept / n))

@@ -18,14 +18,14 @@ from interspect.engines.baselines._common import (
     check_common,
     check_design_size,
     design_matrix,
-    enumerate_masks,
     interaction_keys,
     masks_of_sizes,
     n_coefficients,
-    query,
     require_budget,
     weighted_lstsq,
 )
+from interspect.engines.exact import all_masks
+from interspect.queries.layer import as_queries
 
 __all__ = ["kernelshap", "faith_shapley"]
 
@@ -110,12 +110,12 @@ def faith_shapley(
     keys = interaction_keys(n, order)
     n_coef = n_coefficients(n, order)
     if can_enumerate(n, budget):
-        X = enumerate_masks(n)
+        X = all_masks(n)
     else:
         require_budget(name, budget, n_coef, f"one row per coefficient: {n_coef} interactions of size <= {order} over n={n}")
         X = np.concatenate([np.zeros((1, n), np.uint8), np.ones((1, n), np.uint8), _sample_kernel_masks(rng, n, budget - 2)])
     check_design_size(name, X.shape[0], n_coef)
-    y = query(value_fn, X, batch_size)
+    y = as_queries(value_fn, n, batch_size=batch_size)(X)
     sizes = X.sum(axis=1)
     empty = np.flatnonzero(sizes == 0)[0]
     full = np.flatnonzero(sizes == n)[0]

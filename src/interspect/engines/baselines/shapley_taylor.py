@@ -18,11 +18,11 @@ from interspect.engines.baselines._common import (
     _combos,
     can_enumerate,
     check_common,
-    enumerate_masks,
     masks_of_sizes,
-    query,
     require_budget,
 )
+from interspect.engines.exact import all_masks
+from interspect.queries.layer import as_queries
 
 __all__ = ["shapley_taylor"]
 
@@ -98,8 +98,8 @@ def shapley_taylor(
     low_keys = [tuple(row) for s in range(order) for row in _combos(n, s).tolist()]
     exact_mode = can_enumerate(n, budget)
     if exact_mode:
-        X = enumerate_masks(n)
-        y = query(value_fn, X, batch_size)
+        X = all_masks(n)
+        y = as_queries(value_fn, n, batch_size=batch_size)(X)
         pos = {k: sum(1 << i for i in k) for k in low_keys}
         low_vals = {k: y[pos[k]] for k in low_keys}
         iw = np.ones(n + 1)
@@ -114,7 +114,7 @@ def shapley_taylor(
         p = _size_distribution(n, order)
         sizes = rng.choice(n + 1, size=m, p=p)
         Xs = masks_of_sizes(rng, n, sizes)
-        y = query(value_fn, np.concatenate([L, Xs]), batch_size)
+        y = as_queries(value_fn, n, batch_size=batch_size)(np.concatenate([L, Xs]))
         low_vals = dict(zip(low_keys, y[: len(low_keys)].tolist()))
         ys = y[len(low_keys) :]
         # Importance weight 1 / (m q(S')) with q(S') = p(|S'|) / C(n, |S'|), folded into the table.

@@ -9,13 +9,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import (
-    StageProgress,
-    call_value_fn,
-    check_n,
-    check_positive_int,
-    check_seed,
-)
+from interspect.core.validation import check_n, check_positive_int, check_seed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
 from interspect.engines.proxy.sampling import uniform_masks
 from interspect.engines.proxy.selection import select_terms
@@ -25,6 +19,8 @@ from interspect.engines.proxy.tree_spectrum import (
     tree_spectrum,
 )
 from interspect.engines.proxy.truncation import refit, truncate, truncate_table
+from interspect.queries.layer import as_queries
+from interspect.queries.progress import Progress, ProgressArg
 
 __all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "select_terms", "uniform_masks"]
 
@@ -38,10 +34,10 @@ def proxyspex(
     budget: int,
     *,
     max_degree: int = 5,
-    seed: int | np.random.Generator | None = None,
+    seed: int | np.random.Generator | None = 0,
     proxy: Literal["lightgbm", "xgboost"] | Any = "lightgbm",
     batch_size: int | None = None,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: ProgressArg = False,
     n_jobs: int | None = None,
     energy: float = 0.999,
 ) -> Spectrum:
@@ -113,18 +109,20 @@ def proxyspex(
     backend, estimator = _resolve_proxy(proxy, max_degree)
     rng = check_seed(seed)
 
-    report = StageProgress(progress, "proxyspex")
     X = uniform_masks(n, budget, rng)
+    queries = as_queries(value_fn, n, batch_size=batch_size, progress=Progress(progress, "proxyspex"))
     try:
-        y = call_value_fn(value_fn, X, batch_size=batch_size, progress=report.stage("query", len(X)))
-        fit_report = report.stage("fit", 1)
+        queries.expect(len(X))
+        y = queries(X)
+        fit_report = queries.progress.stage("fit", 1)
         if fit_report is not None:
             fit_report(0, 1)
         s = _spectrum(X, y, n, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs, energy=energy)
         if fit_report is not None:
             fit_report(1, 1)
     finally:
-        report.close()
+        if queries is not value_fn:
+            queries.close()
     return s
 
 
@@ -149,7 +147,6 @@ def _spectrum_from_samples(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-    info: dict[str, Any] | None = None,
 ) -> Spectrum:
     m, n = X.shape
     if np.ptp(y) == 0.0:
@@ -167,11 +164,8 @@ def _spectrum_from_samples(
     pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
     with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
         sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    keys, const, coef, gcv = sel.keys, sel.const, sel.coef, sel.gcv
-    if info is not None:
-        info.update(fit=fit, n_proxy_terms=len(table), n_pool=len(pool), n_kept=len(keys), alpha=sel.alpha, gcv=gcv, rounds=sel.rounds)
-    fourier = {(): const}
-    fourier.update(zip(keys, coef.tolist()))
+    fourier = {(): sel.const}
+    fourier.update(zip(sel.keys, sel.coef.tolist()))
     return Spectrum(fourier, n, n_queries=m)
 
 

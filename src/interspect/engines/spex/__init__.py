@@ -9,22 +9,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import (
-    StageProgress,
-    check_choice,
-    check_n,
-    check_positive_int,
-    check_seed,
-)
+from interspect.core.validation import check_choice, check_n, check_positive_int, check_seed
 from interspect.engines.spex.design import (
     choose_parameters,
-    default_batch_size,
     make_design,
     query_design,
     spex_budget,
 )
 from interspect.engines.spex.peeling import bin_transform, peel
 from interspect.engines.spex.regression import refit
+from interspect.queries.layer import as_queries, default_batch_size
+from interspect.queries.progress import Progress, ProgressArg
 
 __all__ = ["spex", "spex_budget"]
 
@@ -39,10 +34,10 @@ def spex(
     max_degree: int = 5,
     decoder: Literal["soft", "hard"] = "soft",
     n_groups: int = 3,
-    seed: int | np.random.Generator | None = None,
+    seed: int | np.random.Generator | None = 0,
     regression: bool = True,
     batch_size: int | None = None,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: ProgressArg = False,
 ) -> Spectrum:
     """Sparse Fourier spectrum of a value function by SPEX (coded subsampling + peeling).
 
@@ -114,17 +109,14 @@ def spex(
     n_groups = check_positive_int(n_groups, "n_groups")
     if not isinstance(regression, (bool, np.bool_)):
         raise TypeError(f"regression must be True or False, got {regression!r}")
-    report = StageProgress(progress, "spex")
-    if not callable(value_fn):
-        raise TypeError(f"value_fn must be callable (masks of shape (m, n) -> m floats), got {type(value_fn).__name__}")
     rng = check_seed(seed)
     b, t = choose_parameters(n, budget, max_degree, n_groups)
     design = make_design(n, b, t, n_groups, rng)
     bs = default_batch_size(n) if batch_size is None else check_positive_int(batch_size, "batch_size")
-
+    queries = as_queries(value_fn, n, batch_size=bs, progress=Progress(progress, "spex"))
     try:
-        y = query_design(value_fn, design, batch_size=bs, progress=report.stage("query", design.n_queries))
-        decode_report = report.stage("decode", MAX_ROUNDS)
+        y = query_design(queries, design, batch_size=bs)
+        decode_report = queries.progress.stage("decode", MAX_ROUNDS)
         # Small dense solves thrash when BLAS spreads them over busy cores: keep them on one thread.
         with threadpool_limits(limits=1, user_api="blas"):
             U = bin_transform(y)
@@ -134,6 +126,7 @@ def spex(
         if decode_report is not None:
             decode_report(MAX_ROUNDS, MAX_ROUNDS)
     finally:
-        report.close()
+        if queries is not value_fn:
+            queries.close()
     return Spectrum(found, n, n_queries=design.n_queries)
 

@@ -10,14 +10,13 @@ columns of ``M_c`` gives the design for ``b'``, whose masks are exactly the rows
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from interspect.core.validation import call_value_fn
 from interspect.engines.spex.codes import BCHCode, bch_code, parity_bits
+from interspect.queries.layer import Queries
 
 __all__ = ["Design", "spex_budget", "choose_parameters", "make_design", "query_design", "MIN_B"]
 
@@ -140,25 +139,11 @@ def make_design(n: int, b: int, t: int, n_groups: int, rng: np.random.Generator)
     return Design(n=n, b=b, code=code, M=M, D=D)
 
 
-def default_batch_size(n: int) -> int:
-    """About 32 MB of uint8 masks per call, at least 256 rows."""
-    return int(max(256, (1 << 25) // max(n, 1)))
-
-
-def query_design(
-    value_fn: Callable[[np.ndarray], Any],
-    design: Design,
-    *,
-    batch_size: int,
-    progress: Any = None,
-) -> np.ndarray:
-    """Query every mask of the design in batches; returns y reshaped (C, p+1, 2^b)."""
+def query_design(queries: Queries, design: Design, *, batch_size: int) -> np.ndarray:
+    """Query every mask of the design in batches (masks are generated a batch at a time, so
+    memory stays bounded); returns y reshaped (C, p+1, 2^b)."""
     y = np.empty(design.n_queries, dtype=float)
-    done = 0
+    queries.expect(design.n_queries)
     for start, stop in design.batches(batch_size):
-        X = design.masks(start, stop)
-        y[start:stop] = call_value_fn(value_fn, X)
-        done = stop
-        if progress is not None:
-            progress(done, design.n_queries)
+        y[start:stop] = queries(design.masks(start, stop))
     return y.reshape(design.n_groups, design.n_delays, 1 << design.b)
