@@ -13,8 +13,8 @@ import pytest
 
 from interspect.applications.language import load
 from interspect.applications.text import TextValueFunction
-from interspect.queries.layer import Queries
 from interspect.engines.exact import all_masks
+from interspect.queries.layer import Queries
 from llm_required import require_embedded_model
 
 pytestmark = pytest.mark.llm
