@@ -299,7 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Each subcommand adds its parser (with ``set_defaults(func=...)``); an application adds one line.
+def _application(target: str) -> Callable[[Any], None]:
+    """The ``add_parser(subparsers)`` of an application's own CLI module (``"module:function"``)."""
+
+    def add(sub: Any) -> None:
+        from importlib import import_module
+
+        module, func = target.split(":")
+        getattr(import_module(module), func)(sub)
+
+    return add
+
+
+#: Each entry adds one subcommand's parser (with ``set_defaults(func=...)``); an application keeps
+#: its subcommand in its own folder and adds one line here, e.g.
+#: ``_application("interspect.applications.images.cli:add_parser")``.
 _SUBCOMMANDS: list[Callable[[Any], None]] = [_add_explain, _add_bench]
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]

@@ -170,6 +170,36 @@ def _text_html(expl: Explanation) -> str:
     return " ".join(seg(i, f) for i, f in enumerate(expl.features))
 
 
+def _text_view(expl: Explanation) -> str:
+    """The "Input" section of a text explanation: the text shaded by first-order value."""
+    legend = (
+        f'<p class="legend">Shading: first-order {html.escape(expl.index)} value —'
+        f'<span style="background:{_rgba(1, 1)}">raises the output</span>'
+        f'<span style="background:{_rgba(-1, 1)}">lowers it</span>.'
+        " Hover or click an interaction below to highlight its features together.</p>"
+    )
+    return f'<h2>Input</h2>\n{legend}\n<div class="text" id="text">{_text_html(expl)}</div>'
+
+
+#: The report's input section per application (``metadata["application"]``, default ``"text"``):
+#: ``"module:function"``, a function of the Explanation returning HTML. Feature elements that carry
+#: ``class="seg" data-i="<feature index>"`` are highlighted by the report's interaction hover.
+#: An application adds one entry here and its view function in its own folder.
+VIEWS: dict[str, str] = {
+    "text": "interspect.interface.report:_text_view",
+}
+
+
+def input_view(expl: Explanation) -> str:
+    """HTML of the report's input section for ``expl``'s application."""
+    name = str(expl.metadata.get("application") or "text")
+    target = VIEWS.get(name, VIEWS["text"])
+    module, func = target.split(":")
+    from importlib import import_module
+
+    return getattr(import_module(module), func)(expl)
+
+
 def _interaction_rows(rows: list[Interaction]) -> str:
     scale = max([abs(it.value) for it in rows] + [1e-12])
     out = []
@@ -222,11 +252,7 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
 <body>
 <h1>interspect explanation</h1>
 <div class="summary">{cards_html}</div>
-<h2>Input</h2>
-<p class="legend">Shading: first-order {html.escape(expl.index)} value —
-<span style="background:{_rgba(1, 1)}">raises the output</span><span style="background:{_rgba(-1, 1)}">lowers it</span>.
-Hover or click an interaction below to highlight its features together.</p>
-<div class="text" id="text">{_text_html(expl)}</div>{extra}
+{input_view(expl)}{extra}
 <h2>Top interactions ({html.escape(expl.index)}, order ≤ {expl.order})</h2>
 <table id="interactions"><thead><tr><th>#</th><th>features</th><th>order</th><th>value</th><th></th></tr></thead>
 <tbody>{_interaction_rows(expl.top(k))}</tbody></table>
