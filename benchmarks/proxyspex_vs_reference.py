@@ -137,11 +137,11 @@ def refit_on_tenth(n: int, squash: str, seed: int, keys: list[tuple[int, ...]], 
     import numpy as np
 
     from interspect import Spectrum, faithfulness
-    from interspect.engines.proxy import refit, uniform_masks
+    from interspect.engines.proxy import ridge_refit, uniform_masks
 
     game = make_game(n, squash, seed)
     X = uniform_masks(n, m, np.random.default_rng(seed))
-    const, coef, _, _ = refit(keys, X, game(X))
+    const, coef, _, _ = ridge_refit(keys, X, game(X))
     return faithfulness(Spectrum({(): const, **dict(zip(keys, coef.tolist()))}, n), game, n_test=1000, seed=TEST_SEED)
 
 

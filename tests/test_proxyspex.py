@@ -15,7 +15,7 @@ from interspect import Spectrum, exact, faithfulness, games
 from interspect.engines.exact import all_masks
 from interspect.engines.proxy import (
     proxyspex,
-    refit,
+    ridge_refit,
     select_terms,
     tree_spectrum,
     truncate,
@@ -137,7 +137,7 @@ def test_refit_recovers_a_sparse_function_exactly() -> None:
     truth = g.spectrum.fourier
     keys = [k for k in truth if k] + [(0, 9), (3,), (1, 2, 4, 8)]  # a few spurious keys too
     keys = list(dict.fromkeys(keys))
-    const, coef, _, gcv = refit(keys, X, g(X))
+    const, coef, _, gcv = ridge_refit(keys, X, g(X))
     got = dict(zip(keys, coef))
     assert abs(const - truth[()]) < 1e-4
     for k in keys:

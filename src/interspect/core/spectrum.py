@@ -13,9 +13,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from interspect.core.indices import INDICES, ORDERED_INDICES, fourier_weight, superset_transform
+from interspect.core.parity import membership, parity_signs
 from interspect.core.validation import check_choice, check_masks, check_n, check_positive_int
 
-__all__ = ["Spectrum"]
+__all__ = ["Spectrum", "by_importance"]
+
+
+def by_importance(items: list[tuple[tuple[int, ...], float]]) -> list[tuple[tuple[int, ...], float]]:
+    """``(key, value)`` pairs by decreasing ``|value|``, ties broken by order then key: the one
+    ranking every top-k list uses."""
+    return sorted(items, key=lambda kv: (-abs(kv[1]), len(kv[0]), kv[0]))
 
 _JSON_FORMAT = "interspect.spectrum/1"
 
@@ -142,10 +149,7 @@ class Spectrum:
     # ------------------------------------------------------------------ evaluation
     def _member_matrix(self) -> sp.csr_matrix:
         if self._membership is None:
-            rows = np.repeat(np.arange(len(self._keys)), [len(k) for k in self._keys])
-            cols = np.fromiter((i for k in self._keys for i in k), dtype=np.int64, count=len(rows))
-            data = np.ones(len(rows), dtype=np.float32)
-            self._membership = sp.csr_matrix((data, (rows, cols)), shape=(len(self._keys), self._n))
+            self._membership = membership(self._keys, self._n)
         return self._membership
 
     def predict(self, X: Any, *, chunk_size: int | None = None) -> np.ndarray:
@@ -163,9 +167,7 @@ class Spectrum:
             chunk_size = max(1, int(2e7 // max(len(self._keys), 1)))
         out = np.empty(m)
         for start in range(0, m, chunk_size):
-            Xc = X[start : start + chunk_size].astype(np.float32)
-            counts = np.asarray(K @ Xc.T)  # (terms, rows): kept features per key
-            signs = 1.0 - 2.0 * (counts.astype(np.int64) & 1)
+            signs = parity_signs(K, X[start : start + chunk_size])  # (terms, rows)
             out[start : start + chunk_size] = self._values @ signs
         return out
 
@@ -263,8 +265,7 @@ class Spectrum:
         items = [
             (key, v) for key, v in self.interactions(index, order).items() if include_empty or key
         ]
-        items.sort(key=lambda kv: (-abs(kv[1]), len(kv[0]), kv[0]))
-        return items[:k]
+        return by_importance(items)[:k]
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from interspect.core.spectrum import Spectrum
+from interspect.core.metrics import r2_score
+from interspect.core.spectrum import Spectrum, by_importance
 from interspect.core.validation import check_choice, check_positive_int, check_seed
 from interspect.queries.layer import as_queries
 
@@ -33,17 +34,6 @@ Direction = Literal["auto", "down", "up"]
 RemovalMethod = Literal["milp", "marginal"]
 _DIRECTIONS = ("auto", "down", "up")
 _REMOVAL_METHODS = ("milp", "marginal")
-
-
-def r2_score(y: np.ndarray, y_hat: np.ndarray) -> float:
-    """``R² = 1 − ‖y − ŷ‖² / ‖y − ȳ‖²`` (1.0 when y is constant and matched exactly)."""
-    y = np.asarray(y, dtype=float)
-    y_hat = np.asarray(y_hat, dtype=float)
-    ss_res = float(np.sum((y - y_hat) ** 2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    if ss_tot == 0.0:
-        return 1.0 if ss_res == 0.0 else float("-inf")
-    return 1.0 - ss_res / ss_tot
 
 
 def faithfulness(
@@ -364,8 +354,7 @@ def recovery(
     k = check_positive_int(k, "k")
 
     def top(s: Spectrum) -> tuple[tuple[int, ...], ...]:
-        items = [(key, v) for key, v in s.interactions(index, order).items() if key and abs(v) > tol]
-        items.sort(key=lambda kv: (-abs(kv[1]), len(kv[0]), kv[0]))
+        items = by_importance([(key, v) for key, v in s.interactions(index, order).items() if key and abs(v) > tol])
         return tuple(key for key, _ in items[:k])
 
     found, true = top(spectrum), top(true_spectrum)

@@ -9,7 +9,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from interspect.core.spectrum import Spectrum
+from interspect.core.spectrum import Spectrum, by_importance
 from interspect.core.validation import check_positive_int
 
 __all__ = ["Explanation", "Interaction"]
@@ -114,8 +114,7 @@ class Explanation:
     def top(self, k: int = 10, *, min_order: int = 1) -> list[Interaction]:
         """The ``k`` interactions with the largest ``|value|`` (order >= ``min_order``)."""
         k = check_positive_int(k, "k")
-        items = [(key, v) for key, v in self.values.items() if len(key) >= min_order]
-        items.sort(key=lambda kv: (-abs(kv[1]), len(kv[0]), kv[0]))
+        items = by_importance([(key, v) for key, v in self.values.items() if len(key) >= min_order])
         return [
             Interaction(key, tuple(self.features[i] for i in key), float(v)) for key, v in items[:k]
         ]

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_n, check_positive_int, check_seed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
+from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
 from interspect.engines.proxy.selection import select_terms
 from interspect.engines.proxy.tree_spectrum import (
@@ -18,11 +19,11 @@ from interspect.engines.proxy.tree_spectrum import (
     ensemble_keytable,
     tree_spectrum,
 )
-from interspect.engines.proxy.truncation import refit, truncate, truncate_table
+from interspect.engines.proxy.truncation import truncate, truncate_table
 from interspect.queries.layer import as_queries
 from interspect.queries.progress import Progress, ProgressArg
 
-__all__ = ["proxyspex", "tree_spectrum", "truncate", "refit", "select_terms", "uniform_masks"]
+__all__ = ["proxyspex", "tree_spectrum", "truncate", "ridge_refit", "select_terms", "uniform_masks"]
 
 _BACKENDS = ("lightgbm", "xgboost")
 _MAX_TERMS = 1500

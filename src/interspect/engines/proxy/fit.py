@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from interspect.core.metrics import r2_score
 from interspect.engines.proxy.tree_spectrum import TreeEnsemble, ensemble_from_model
 
 __all__ = ["fit_proxy", "ProxyFit"]
@@ -59,11 +60,6 @@ def _import_backend(name: str) -> Any:
         return xgboost
     except ImportError as exc:
         raise ImportError(f"proxy={name!r} needs the {name} package, which is not installed; install it with {_EXTRA_HINT[name]}") from exc
-
-
-def _r2(y: np.ndarray, p: np.ndarray) -> float:
-    ss = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - p) ** 2)) / ss if ss > 0 else 1.0
 
 
 class _Backend:
@@ -116,7 +112,7 @@ class _Backend:
             # keep_training_booster avoids a text round trip of the whole model after training.
             model = lgb.train(params, dtr, rounds, valid_sets=valid, callbacks=callbacks, keep_training_booster=True)
             best = model.best_iteration or model.current_iteration()
-            r2 = _r2(yva, model.predict(Xva, num_iteration=best)) if Xva is not None else float("nan")
+            r2 = r2_score(yva, model.predict(Xva, num_iteration=best)) if Xva is not None else float("nan")
             return model, best, r2
         xgb = self.lib
         params = {
@@ -140,7 +136,7 @@ class _Backend:
         model = xgb.train(params, dtr, rounds, evals=evals, verbose_eval=False, **kw)
         best = getattr(model, "best_iteration", None)
         best = (best + 1) if (best is not None and Xva is not None) else model.num_boosted_rounds()
-        r2 = _r2(yva, model.predict(xgb.DMatrix(Xva), iteration_range=(0, best))) if Xva is not None else float("nan")
+        r2 = r2_score(yva, model.predict(xgb.DMatrix(Xva), iteration_range=(0, best))) if Xva is not None else float("nan")
         return model, best, r2
 
     def gains(self, model: Any, n_trees: int, n_features: int) -> np.ndarray:

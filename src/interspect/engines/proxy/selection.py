@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interspect.engines.proxy.truncation import GCV_ATOL, NormalEquations, ridge_gcv
+from interspect.core.parity import parity_design
+from interspect.engines.proxy.ridge import GCV_ATOL, NormalEquations, ridge_gcv
 
 __all__ = ["select_terms", "Selection"]
 
@@ -63,7 +64,8 @@ class Selection:
 
 
 class _Columns:
-    """The ±1 design columns of the keys met so far, each computed once (float32, exact)."""
+    """The ±1 design columns of the keys met so far, each computed once (float32, exact), and the
+    ±1 columns of single features (for scoring one-feature extensions)."""
 
     def __init__(self, X: np.ndarray) -> None:
         self.m = X.shape[0]
@@ -78,27 +80,10 @@ class _Columns:
             return self._all[:, features]
         return 1.0 - 2.0 * self.X[:, features].astype(np.float32)
 
-    def compute(self, keys: list[tuple[int, ...]]) -> np.ndarray:
-        """Columns of ``keys`` (not cached), shape ``(m, len(keys))``."""
-        out = np.empty((self.m, len(keys)), dtype=np.float32)
-        by_degree: dict[int, list[int]] = {}
-        for c, k in enumerate(keys):
-            by_degree.setdefault(len(k), []).append(c)
-        for d, idx in by_degree.items():
-            if d == 0:
-                out[:, idx] = 1.0
-                continue
-            feats = np.array([keys[c] for c in idx], dtype=np.int64)
-            block = self.signs(feats[:, 0])
-            for j in range(1, d):
-                block *= self.signs(feats[:, j])
-            out[:, idx] = block
-        return out
-
     def design(self, keys: list[tuple[int, ...]]) -> np.ndarray:
         new = [k for k in keys if k not in self._cols]
         if new:
-            self._cols.update(zip(new, self.compute(new).T))
+            self._cols.update(zip(new, parity_design(new, self.X, np.float32).T))
         if not keys:
             return np.zeros((self.m, 0), dtype=np.float32)
         return np.column_stack([self._cols[k] for k in keys])
@@ -221,7 +206,7 @@ def select_terms(
     pool = list(dict.fromkeys(k for k in pool if k and len(k) <= max_degree))
     pool_features = np.unique(np.fromiter((i for k in pool for i in k), dtype=np.int64, count=sum(map(len, pool))))
     cols = _Columns(X)
-    pool_design = cols.compute(pool)  # scored every round: computed once
+    pool_design = parity_design(pool, cols.X, np.float32)  # scored every round: computed once
     best = _refit_pruned([], np.zeros(0), cols, y)
     for rounds in range(1, max_rounds + 1):
         keys = best.keys

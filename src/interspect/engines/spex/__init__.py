@@ -17,7 +17,7 @@ from interspect.engines.spex.design import (
     spex_budget,
 )
 from interspect.engines.spex.peeling import bin_transform, peel
-from interspect.engines.spex.regression import refit
+from interspect.engines.spex.regression import refit_support
 from interspect.queries.layer import as_queries, default_batch_size
 from interspect.queries.progress import Progress, ProgressArg
 
@@ -122,7 +122,7 @@ def spex(
             U = bin_transform(y)
             found = peel(U, design, decoder=decoder, max_rounds=MAX_ROUNDS, progress=decode_report)
             if regression:
-                found = refit(found, y, design)
+                found = refit_support(found, y, design)
         if decode_report is not None:
             decode_report(MAX_ROUNDS, MAX_ROUNDS)
     finally:

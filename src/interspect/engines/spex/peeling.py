@@ -64,42 +64,43 @@ class _Keys:
         return 1.0 - 2.0 * bits
 
 
-def peel(
-    U: np.ndarray,
-    design: Design,
-    *,
-    decoder: Literal["soft", "hard"] = "soft",
-    residual_cutoff: float = 0.9,
-    cross_tolerance: float = 0.5,
-    chase_patterns: int = 64,
-    max_rounds: int = 100,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[tuple[int, ...], float]:
-    """Find the sparse Fourier coefficients hidden in the bins ``U`` (C, p+1, 2^b); modifies U."""
-    C, P1, B = U.shape
-    code = design.code
-    keys = _Keys(design)
-    found: dict[tuple[int, ...], float] = {}
-    energy = np.einsum("cpj,cpj->cj", U, U)
-    floor = 1e-24 * max(float(energy.max()), 1e-300)  # bins at round-off level are empty
-    dirty = np.ones((C, B), dtype=bool)
-    cache: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+class _Peeler:
+    """The state of one peeling run: the bins ``U`` (modified in place), which bins changed, and
+    the candidate keys decoded from each bin so far."""
 
-    def fit(c: int, j: int, key: tuple[int, ...]) -> tuple[float, float, np.ndarray]:
-        s = keys.signs(key)
-        u = U[c, :, j]
-        rho = float(s @ u) / P1
+    def __init__(self, U: np.ndarray, design: Design, *, decoder: str, residual_cutoff: float,
+                 cross_tolerance: float, chase_patterns: int) -> None:
+        self.U = U
+        self.C, self.P1, self.B = U.shape
+        self.code = design.code
+        self.keys = _Keys(design)
+        self.decoder = decoder
+        self.residual_cutoff = residual_cutoff
+        self.cross_tolerance = cross_tolerance
+        self.chase_patterns = chase_patterns
+        energy = np.einsum("cpj,cpj->cj", U, U)
+        self.floor = 1e-24 * max(float(energy.max()), 1e-300)  # bins at round-off level are empty
+        self.dirty = np.ones((self.C, self.B), dtype=bool)
+        self.candidates: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+
+    def fit(self, c: int, j: int, key: tuple[int, ...]) -> tuple[float, float, np.ndarray]:
+        """``ρ`` of ``key`` in bin (c, j), the bin's residual energy share after removing it, and
+        the key's delay signs."""
+        s = self.keys.signs(key)
+        u = self.U[c, :, j]
+        rho = float(s @ u) / self.P1
         e = float(u @ u)
         res = float(((u - rho * s) ** 2).sum()) / e if e > 0 else 1.0
         return rho, res, s
 
-    def decode_bins(cs: np.ndarray, js: np.ndarray, soft: bool) -> list[list[tuple[int, ...]]]:
+    def decode_bins(self, cs: np.ndarray, js: np.ndarray, soft: bool) -> list[list[tuple[int, ...]]]:
         """Keys decoded from bins (cs, js) that hash back to their bin, best fit first."""
-        u = U[cs, :, js]  # (N, P1)
+        code = self.code
+        u = self.U[cs, :, js]  # (N, P1)
         ref = np.where(u[:, 0] < 0, -1.0, 1.0)
         rel = u[:, 1:] * ref[:, None]
         if soft:
-            S, _ = chase_candidates(code, rel, depth=2 * code.t, n_patterns=chase_patterns)
+            S, _ = chase_candidates(code, rel, depth=2 * code.t, n_patterns=self.chase_patterns)
         else:
             S = syndromes(code, rel < 0)[:, None, :]
         N, P = S.shape[:2]
@@ -114,26 +115,50 @@ def peel(
                 if not res.ok[w] or key is None or key in seen:
                     continue
                 seen.add(key)
-                if int(keys.hashes(key)[c]) != j:
+                if int(self.keys.hashes(key)[c]) != j:
                     continue
-                rho, r, _ = fit(c, j, key)
+                rho, r, _ = self.fit(c, j, key)
                 scored.append((r, int(res.n_corrections[w]), key))
             scored.sort(key=lambda item: (item[0], item[1], item[2]))
             out.append([item[2] for item in scored[:3]])
         return out
 
-    def verify() -> dict[tuple[int, ...], list[float]]:
-        """Cached candidates that pass the bin and cross-group checks, with their ρ values."""
+    def decode_changed(self) -> None:
+        """Decode every bin that changed since the last round: hard decisions first, Chase
+        decoding (soft) for the bins where they fail."""
+        energy = np.einsum("cpj,cpj->cj", self.U, self.U)
+        active = self.dirty & (energy > self.floor)
+        for c, j in zip(*np.nonzero(self.dirty & ~active)):
+            self.candidates.pop((int(c), int(j)), None)
+        cs, js = np.nonzero(active)
+        if cs.size:
+            retry = []
+            for i, lst in enumerate(self.decode_bins(cs, js, soft=False)):
+                c, j = int(cs[i]), int(js[i])
+                good = [k for k in lst if self.fit(c, j, k)[1] <= self.residual_cutoff]
+                if good or self.decoder == "hard":
+                    self.candidates[(c, j)] = good
+                else:
+                    retry.append(i)
+            if retry:
+                ridx = np.array(retry)
+                for i, lst in zip(retry, self.decode_bins(cs[ridx], js[ridx], soft=True)):
+                    self.candidates[(int(cs[i]), int(js[i]))] = lst
+        self.dirty[:] = False
+
+    def verify(self) -> dict[tuple[int, ...], list[float]]:
+        """Candidates that pass the bin and cross-group checks, with their ρ values."""
+        C, P1, U = self.C, self.P1, self.U
         accepted: dict[tuple[int, ...], list[float]] = {}
-        for (c, j), lst in sorted(cache.items()):
+        for (c, j), lst in sorted(self.candidates.items()):
             for key in lst:
-                rho, r, s = fit(c, j, key)
-                if r > residual_cutoff or rho == 0.0:
+                rho, r, s = self.fit(c, j, key)
+                if r > self.residual_cutoff or rho == 0.0:
                     continue
                 if C > 1:
-                    h = keys.hashes(key)
+                    h = self.keys.hashes(key)
                     agree = sum(
-                        abs(float(s @ U[c2, :, h[c2]]) / P1 - rho) <= cross_tolerance * abs(rho)
+                        abs(float(s @ U[c2, :, h[c2]]) / P1 - rho) <= self.cross_tolerance * abs(rho)
                         for c2 in range(C)
                         if c2 != c
                     )
@@ -143,28 +168,39 @@ def peel(
                 break
         return accepted
 
+    def subtract(self, key: tuple[int, ...], rho: float) -> None:
+        """Remove an accepted coefficient from the bin it hashes to in every group."""
+        h = self.keys.hashes(key)
+        s = self.keys.signs(key)
+        for c in range(self.C):
+            self.U[c, :, h[c]] -= rho * s
+            self.dirty[c, h[c]] = True
+            self.candidates.pop((c, int(h[c])), None)
+
+
+def peel(
+    U: np.ndarray,
+    design: Design,
+    *,
+    decoder: Literal["soft", "hard"] = "soft",
+    residual_cutoff: float = 0.9,
+    cross_tolerance: float = 0.5,
+    chase_patterns: int = 64,
+    max_rounds: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[tuple[int, ...], float]:
+    """Find the sparse Fourier coefficients hidden in the bins ``U`` (C, p+1, 2^b); modifies U.
+
+    Each round decodes the bins that changed, accepts the candidates that pass the bin and
+    cross-group checks (ρ averaged over the bins that found a key) and peels them from every
+    group; it stops when a round accepts nothing.
+    """
+    peeler = _Peeler(U, design, decoder=decoder, residual_cutoff=residual_cutoff,
+                     cross_tolerance=cross_tolerance, chase_patterns=chase_patterns)
+    found: dict[tuple[int, ...], float] = {}
     for rnd in range(max_rounds):
-        energy = np.einsum("cpj,cpj->cj", U, U)
-        active = dirty & (energy > floor)
-        for c, j in zip(*np.nonzero(dirty & ~active)):
-            cache.pop((int(c), int(j)), None)
-        cs, js = np.nonzero(active)
-        if cs.size:
-            lists = decode_bins(cs, js, soft=False)
-            retry = []
-            for i, lst in enumerate(lists):
-                c, j = int(cs[i]), int(js[i])
-                good = [k for k in lst if fit(c, j, k)[1] <= residual_cutoff]
-                if good or decoder == "hard":
-                    cache[(c, j)] = good
-                else:
-                    retry.append(i)
-            if retry:
-                ridx = np.array(retry)
-                for i, lst in zip(retry, decode_bins(cs[ridx], js[ridx], soft=True)):
-                    cache[(int(cs[i]), int(js[i]))] = lst
-        dirty[:] = False
-        accepted = verify()
+        peeler.decode_changed()
+        accepted = peeler.verify()
         if progress is not None:
             progress(rnd + 1, max_rounds)
         if not accepted:
@@ -172,10 +208,5 @@ def peel(
         for key in sorted(accepted):
             rho = float(np.mean(accepted[key]))
             found[key] = found.get(key, 0.0) + rho
-            h = keys.hashes(key)
-            s = keys.signs(key)
-            for c in range(C):
-                U[c, :, h[c]] -= rho * s
-                dirty[c, h[c]] = True
-                cache.pop((c, int(h[c])), None)
+            peeler.subtract(key, rho)
     return found

@@ -23,7 +23,7 @@ from scipy.sparse.linalg import cg, spsolve
 from interspect.engines.spex.design import Design
 from interspect.engines.spex.peeling import bin_transform
 
-__all__ = ["refit", "FIRST_ORDER_MAX_N"]
+__all__ = ["refit_support", "FIRST_ORDER_MAX_N"]
 
 FIRST_ORDER_MAX_N = 4096  # above this, only first-order terms that were discovered are refit
 ALPHAS = (1e-12, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # relative to the samples per column
@@ -75,7 +75,7 @@ def _solve(G: sp.csr_matrix, h: np.ndarray, alpha: float, x0: np.ndarray | None)
     return np.asarray(sol)
 
 
-def refit(
+def refit_support(
     found: dict[tuple[int, ...], float],
     y: np.ndarray,
     design: Design,
