@@ -315,45 +315,40 @@ def _plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    paths = []
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    def line_plot(series: dict[str, list[tuple[float, float]]], path: Path, *, xlabel: str, ylabel: str,
+                  title: str, base: int = 10) -> Path:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for m, pts in series.items():
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, marker="o", alpha=0.8, label=m)
+        ax.set_xscale("log", base=base)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+    ok = [r for r in rows if not math.isnan(r["r2"])]
+    by_queries = {}
     for m in methods:
         pts = []
-        for budget in sorted({r["budget"] for r in rows if r["method"] == m}):
-            sel = [r for r in rows if r["method"] == m and r["budget"] == budget and not math.isnan(r["r2"])]
-            if sel:
-                pts.append((_mean([r["n_queries"] for r in sel]), _mean([r["r2"] for r in sel])))
-        if pts:
-            xs, ys = zip(*pts)
-            ax.plot(xs, ys, marker="o", label=m)
-    ax.set_xscale("log")
-    ax.set_xlabel("model queries (mean per item)")
-    ax.set_ylabel("faithfulness R² (mean over items)")
-    ax.set_title("R² against queries")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "r2_vs_queries.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-
+        for budget in sorted({r["budget"] for r in ok if r["method"] == m}):
+            sel = [r for r in ok if r["method"] == m and r["budget"] == budget]
+            pts.append((_mean([r["n_queries"] for r in sel]), _mean([r["r2"] for r in sel])))
+        by_queries[m] = pts
     top_budget = max((r["budget"] for r in rows), default=0)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for m in methods:
-        sel = sorted((r["n"], r["r2"]) for r in rows if r["method"] == m and r["budget"] == top_budget and not math.isnan(r["r2"]))
-        if sel:
-            xs, ys = zip(*sel)
-            ax.plot(xs, ys, marker="o", linestyle="-", alpha=0.8, label=m)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("n (features)")
-    ax.set_ylabel("faithfulness R²")
-    ax.set_title(f"R² against n (budget {top_budget})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "r2_vs_n.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    by_n = {m: sorted((r["n"], r["r2"]) for r in ok if r["method"] == m and r["budget"] == top_budget) for m in methods}
+    paths = [
+        line_plot(by_queries, out / "r2_vs_queries.png", xlabel="model queries (mean per item)",
+                  ylabel="faithfulness R² (mean over items)", title="R² against queries"),
+        line_plot(by_n, out / "r2_vs_n.png", xlabel="n (features)", ylabel="faithfulness R²",
+                  title=f"R² against n (budget {top_budget})", base=2),
+    ]
     return paths
 
 

@@ -345,7 +345,9 @@ class TextValueFunction:
     def full_output(self) -> float:
         """The output on the unmasked input."""
         if self._full is None:
-            self._full = float(self(np.ones((1, self.n), dtype=np.uint8))[0])
+            from interspect.queries.layer import Queries
+
+            self._full = float(Queries(self, self.n)(np.ones((1, self.n), dtype=np.uint8))[0])
         return self._full
 
     def describe(self) -> dict:

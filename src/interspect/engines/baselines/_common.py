@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import combinations
 from math import comb
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from interspect.core.validation import check_n, check_positive_int
-from interspect.engines.exact import MAX_EXACT_N
+from interspect.engines.exact import MAX_EXACT_N, all_masks
 
 Key = tuple[int, ...]
 
@@ -78,6 +79,19 @@ def check_design_size(method: str, rows: int, n_coef: int) -> None:
 def can_enumerate(n: int, budget: int) -> bool:
     """True when the budget covers all 2^n masks (then fits are exact, not sampled)."""
     return n <= MAX_EXACT_N and budget >= 2**n
+
+
+def regression_masks(name: str, n: int, budget: int, order: int, sample: Callable[[], np.ndarray]) -> np.ndarray:
+    """The masks of a regression baseline: all ``2^n`` when the budget covers them (the fit is then
+    exact), else ``sample()`` once the budget is known to give one row per coefficient."""
+    n_coef = n_coefficients(n, order)
+    if can_enumerate(n, budget):
+        X = all_masks(n)
+    else:
+        require_budget(name, budget, n_coef, f"one row per coefficient: {n_coef} interactions of size <= {order} over n={n}")
+        X = sample()
+    check_design_size(name, X.shape[0], n_coef)
+    return X
 
 
 def masks_of_sizes(rng: np.random.Generator, n: int, sizes: np.ndarray) -> np.ndarray:

@@ -13,16 +13,13 @@ import numpy as np
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_seed
 from interspect.engines.baselines._common import (
-    can_enumerate,
     check_common,
-    check_design_size,
     design_matrix,
     interaction_keys,
-    n_coefficients,
-    require_budget,
+    regression_masks,
     weighted_lstsq,
 )
-from interspect.engines.exact import MAX_EXACT_N, all_masks
+from interspect.engines.exact import MAX_EXACT_N
 from interspect.queries.layer import as_queries
 
 __all__ = ["banzhaf", "faith_banzhaf"]
@@ -79,19 +76,16 @@ def faith_banzhaf(
     n, budget, order = check_common(value_fn, n, budget, order)
     rng = check_seed(seed)
     name = "banzhaf" if order == 1 else f"faith_banzhaf(order={order})"
-    n_coef = n_coefficients(n, order)
-    if can_enumerate(n, budget):
-        X = all_masks(n)
-    else:
-        require_budget(name, budget, n_coef, f"one row per coefficient: {n_coef} interactions of size <= {order} over n={n}")
+
+    def sample() -> np.ndarray:
         if n <= MAX_EXACT_N:
             # Distinct masks (a uniform sample without replacement): near 2^n rows, repeats would
             # waste queries and leave the fit rank-deficient.
             codes = rng.choice(2**n, size=budget, replace=False)
-            X = ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
-        else:
-            X = rng.integers(0, 2, size=(budget, n), dtype=np.uint8)
-    check_design_size(name, X.shape[0], n_coef)
+            return ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
+        return rng.integers(0, 2, size=(budget, n), dtype=np.uint8)
+
+    X = regression_masks(name, n, budget, order, sample)
     y = as_queries(value_fn, n, batch_size=batch_size)(X)
     beta = weighted_lstsq(design_matrix(X, order), y)
     return Spectrum.from_mobius(dict(zip(interaction_keys(n, order), beta.tolist())), n, n_queries=X.shape[0])

@@ -16,15 +16,13 @@ from interspect.core.validation import check_seed
 from interspect.engines.baselines._common import (
     can_enumerate,
     check_common,
-    check_design_size,
     design_matrix,
     interaction_keys,
     masks_of_sizes,
     n_coefficients,
-    require_budget,
+    regression_masks,
     weighted_lstsq,
 )
-from interspect.engines.exact import all_masks
 from interspect.queries.layer import as_queries
 
 __all__ = ["kernelshap", "faith_shapley"]
@@ -109,12 +107,10 @@ def faith_shapley(
     name = "kernelshap" if order == 1 else f"faith_shapley(order={order})"
     keys = interaction_keys(n, order)
     n_coef = n_coefficients(n, order)
-    if can_enumerate(n, budget):
-        X = all_masks(n)
-    else:
-        require_budget(name, budget, n_coef, f"one row per coefficient: {n_coef} interactions of size <= {order} over n={n}")
-        X = np.concatenate([np.zeros((1, n), np.uint8), np.ones((1, n), np.uint8), _sample_kernel_masks(rng, n, budget - 2)])
-    check_design_size(name, X.shape[0], n_coef)
+    X = regression_masks(
+        name, n, budget, order,
+        lambda: np.concatenate([np.zeros((1, n), np.uint8), np.ones((1, n), np.uint8), _sample_kernel_masks(rng, n, budget - 2)]),
+    )
     y = as_queries(value_fn, n, batch_size=batch_size)(X)
     sizes = X.sum(axis=1)
     empty = np.flatnonzero(sizes == 0)[0]
