@@ -110,12 +110,13 @@ KILL_CHILD = textwrap.dedent(
     import sys, numpy as np
     from interspect.applications.language import load
     from interspect.applications.text import TextValueFunction
+    from interspect.queries.layer import Queries
     text, path, m, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     lm = load("smollm2")
-    vf = TextValueFunction.for_task("sentiment", lm, text, batch_size=8, cache=path)
+    vf = TextValueFunction.for_task("sentiment", lm, text, batch_size=8)
     X = np.random.default_rng(seed).integers(0, 2, size=(m, vf.n), dtype=np.uint8)
     print(vf.identity, flush=True)
-    vf(X)
+    Queries(vf, vf.n, cache=path)(X)
     print("finished", flush=True)
     """
 )
@@ -124,6 +125,7 @@ KILL_CHILD = textwrap.dedent(
 def kill_and_resume(lm, text: str, m: int, seed: int) -> dict:
     from interspect.applications.text import TextValueFunction
     from interspect.queries.cache import mask_key
+    from interspect.queries.layer import Queries
 
     path = Path(tempfile.mkdtemp(prefix="interspect-kill-")) / "cache.sqlite"
     child = subprocess.Popen(
@@ -156,10 +158,11 @@ def kill_and_resume(lm, text: str, m: int, seed: int) -> dict:
             sent.extend(prompts)
             return lm.continuation_logprobs(prompts, continuations)
 
-    vf = TextValueFunction.for_task("sentiment", Recording(), text, batch_size=8, cache=path)
+    vf = TextValueFunction.for_task("sentiment", Recording(), text, batch_size=8)
     assert vf.identity == ident, "restart must have the same identity"
     X = np.random.default_rng(seed).integers(0, 2, size=(m, vf.n), dtype=np.uint8)
-    y = vf(X)
+    queries = Queries(vf, vf.n, cache=path)
+    y = queries(X)
     cached_prompts = {vf.prompt(x) for x in X if mask_key(x) in cached}
     recomputed = len(cached_prompts & set(sent))
     distinct = len({mask_key(x) for x in X})
@@ -168,8 +171,8 @@ def kill_and_resume(lm, text: str, m: int, seed: int) -> dict:
         "exit_code": child.returncode,
         "rows_before_kill": len(cached),
         "distinct_masks": distinct,
-        "from_cache": vf.stats["from_cache"],
-        "computed": vf.stats["computed"],
+        "from_cache": queries.stats["from_cache"],
+        "computed": queries.stats["computed"],
         "recomputed_cached_rows": recomputed,
         "all_finite": bool(np.all(np.isfinite(y))),
     }

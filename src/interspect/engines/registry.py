@@ -39,6 +39,7 @@ __all__ = [
     "AUTO",
     "DEFAULT_SEED",
     "DEFAULT_N_TEST",
+    "FAITHFULNESS_N_TEST",
     "DEFAULT_MAX_DEGREE",
     "MAX_EXACT_N",
     "SPEX_MIN_FEATURES",
@@ -52,8 +53,11 @@ __all__ = [
 
 #: Seed of every engine, baseline and test-mask draw unless the caller gives one.
 DEFAULT_SEED = 0
-#: Fresh random masks for the faithfulness R² of an explanation (each one is a model query).
+#: Fresh random masks for the faithfulness R² of an explanation or a bench row (each one is a
+#: model query, so fewer than the evaluation default below).
 DEFAULT_N_TEST = 200
+#: Fresh random masks of :func:`interspect.faithfulness` itself (SPEC §6: about 1,000).
+FAITHFULNESS_N_TEST = 1000
 #: Largest interaction order searched for.
 DEFAULT_MAX_DEGREE = 5
 #: Test masks come from a generator of their own: the seed plus this (a prime), never the fit's.

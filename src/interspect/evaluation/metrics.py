@@ -18,6 +18,7 @@ import numpy as np
 from interspect.core.metrics import r2_score
 from interspect.core.spectrum import Spectrum, by_importance
 from interspect.core.validation import check_choice, check_positive_int, check_seed
+from interspect.engines.registry import DEFAULT_SEED, FAITHFULNESS_N_TEST
 from interspect.queries.layer import as_queries
 
 __all__ = [
@@ -39,8 +40,8 @@ _REMOVAL_METHODS = ("milp", "marginal")
 def faithfulness(
     spectrum: Spectrum,
     value_fn: Callable[[np.ndarray], Any],
-    n_test: int = 1000,
-    seed: int | None = 0,
+    n_test: int = FAITHFULNESS_N_TEST,
+    seed: int | np.random.Generator | None = DEFAULT_SEED,
     *,
     batch_size: int | None = None,
 ) -> float:
