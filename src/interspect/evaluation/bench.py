@@ -39,10 +39,11 @@ from interspect.engines.registry import (
 from interspect.evaluation.metrics import faithfulness, removal_curve
 from interspect.queries.layer import Queries
 
-__all__ = ["BenchConfig", "run_bench", "summarise", "BUCKETS", "TASKS", "DEFAULT_METHODS", "select_items"]
+__all__ = ["BenchConfig", "run_bench", "summarise", "BUCKETS", "DATASETS", "DEFAULT_METHODS", "select_items"]
 
 Task = Literal["sentiment", "puzzles", "synthetic"]
-TASKS: tuple[str, ...] = ("sentiment", "puzzles", "synthetic")
+#: What a bench run explains: the shared data sets (one item per row) or synthetic games.
+DATASETS: tuple[str, ...] = ("sentiment", "puzzles", "synthetic")
 DEFAULT_METHODS = ("spex", "proxyspex", "lime", "kernelshap", "banzhaf", "fbii2")
 REMOVAL_RS = (1, 2, 3, 4, 5)
 COLUMNS = ["task", "item", "n", "method", "budget", "n_queries", "r2"] + [f"removal_r{r}" for r in REMOVAL_RS] + ["seconds"]
@@ -94,8 +95,8 @@ class BenchConfig:
     def __post_init__(self) -> None:
         for m in self.methods:
             get_method(m)
-        if self.task not in TASKS:
-            raise ValueError(f"task={self.task!r} is not supported; accepted values: {', '.join(map(repr, TASKS))}")
+        if self.task not in DATASETS:
+            raise ValueError(f"task={self.task!r} is not supported; accepted values: {', '.join(map(repr, DATASETS))}")
         if not self.budgets or min(self.budgets) < 1:
             raise ValueError(f"budgets must be positive integers, got {self.budgets!r}")
         for name in ("limit", "per_bucket"):

@@ -224,7 +224,7 @@ def _add_bench(sub: Any) -> None:
     )
     methods = ",".join(METHODS)
     default_methods = ",".join(bench.DEFAULT_METHODS)
-    p.add_argument("--task", choices=bench.TASKS, default="sentiment", help="what to explain (default: sentiment)")
+    p.add_argument("--task", choices=bench.DATASETS, default="sentiment", help="what to explain (default: sentiment)")
     p.add_argument("--data", default=None, help="CSV of items (default: ../shared/data/<task>.csv from the current directory)")
     p.add_argument("--model", default="smollm2", help="language model for text tasks (default: smollm2, the embedded model)")
     p.add_argument("--methods", default=default_methods, help=f"comma-separated, from: {methods} (default: {default_methods})")
