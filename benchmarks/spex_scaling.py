@@ -22,6 +22,8 @@ how the engine scales with the width of what it reads.
   product makes the n = 1,000,000 case take many minutes of value-function time).
 - *R²*: against the planted game on 1,000 fresh uniform masks (seed 123), both sides evaluated by
   column parities in chunks of 100 rows, so the check needs no more memory than the run.
+- *engine ns per n·query*: engine time over the size of the design it reads (n bytes per query);
+  flat means engine time grows like n × queries and no faster.
 - *exponent*: least-squares slope of log(engine s) against log(n) over the rows of the table
   (and against log(n × queries)).
 """
@@ -164,15 +166,16 @@ def main() -> None:
 
     done = [r for r in rows if "failed" not in r]
     lines = [
-        "| n | budget | queries | rows per batch | engine s | masks s | value fn s (excluded) | peak MB | R² | missing terms |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| n | budget | queries | rows per batch | engine s | engine ns per n·query | masks s | value fn s (excluded) | peak MB | R² | missing terms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "failed" in r:
-            lines.append(f"| {r['n']:,} | {args.budget:,} | – | – | – | – | – | – | – | failed: {r['failed']} |")
+            lines.append(f"| {r['n']:,} | {args.budget:,} | – | – | – | – | – | – | – | – | failed: {r['failed']} |")
             continue
         lines.append(
-            f"| {r['n']:,} | {r['budget']:,} | {r['n_queries']:,} | {r['batch_rows']:,} | {r['engine_s']:.2f} | {r['masks_s']:.2f} "
+            f"| {r['n']:,} | {r['budget']:,} | {r['n_queries']:,} | {r['batch_rows']:,} | {r['engine_s']:.2f} "
+            f"| {1e9 * r['engine_s'] / (r['n'] * r['n_queries']):.3f} | {r['masks_s']:.2f} "
             f"| {r['value_fn_s']:.2f} | {r['peak_mb']:.0f} | {r['r2']:.6f} | {r['missing']} of {args.terms} |"
         )
     ns = [r["n"] for r in done]
