@@ -150,10 +150,10 @@ class Design:
     def _group(self, c: int) -> tuple[np.ndarray, np.ndarray]:
         """(low-bit table (2^k, n), columns (b, n)) of group c, cached for the latest group."""
         cache = self._cache
-        if cache is not None and cache[0] is self.M and cache[1] == c:
+        k = self.low_bits
+        if cache is not None and cache[0] is self.M and cache[1] == c and cache[2].shape[0] == 1 << k:
             return cache[2], cache[3]
         cols = np.ascontiguousarray(self.M[c].T)  # (b, n): column i of M_c as a row
-        k = self.low_bits
         table = np.empty((1 << k, self.n), dtype=np.uint8)
         table[0] = 0
         for i in range(k):  # doubling: rows with bit i set are rows without it, XOR column i
