@@ -16,6 +16,7 @@ A word decodes to the feature set ``k`` (message positions in error) when Λ has
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -108,7 +109,6 @@ def _splits(code: BCHCode, lam: np.ndarray, L: int) -> np.ndarray:
 
 def decode_syndromes(code: BCHCode, S: np.ndarray, *, chunk_elems: int = 4_000_000) -> DecodeResult:
     """Decode W words from their syndromes (W, 2t); see :class:`DecodeResult`."""
-    F = code.field
     W = S.shape[0]
     t, p, n = code.t, code.p, code.n
     ok = np.zeros(W, dtype=bool)
@@ -124,36 +124,84 @@ def decode_syndromes(code: BCHCode, S: np.ndarray, *, chunk_elems: int = 4_000_0
     for w in np.flatnonzero(zero):
         ok[w] = True
         keys[w] = ()
-    cand_parts = []
     for ell in range(1, t + 1):
         sel = np.flatnonzero(plausible & (L == ell))
-        if sel.size:
-            cand_parts.append(sel[_splits(code, lam[sel, : ell + 1], ell)])
-    cand = np.concatenate(cand_parts) if cand_parts else np.zeros(0, dtype=np.int64)
-    if cand.size == 0:
-        return DecodeResult(ok, keys, ncorr)
-    # Chien search over the valid positions 0..p+n-1 only (shortened positions are invalid).
-    npos = p + n
-    pos = np.arange(npos, dtype=np.int64)
-    lam_c = lam[cand, : t + 1]
-    loglam = F.log[lam_c]
-    zero_c = lam_c == 0
-    step = max(1, chunk_elems // (npos * (t + 1)))
-    powers = (-np.arange(t + 1)[None, :] * pos[:, None])  # (npos, t+1)
-    for s in range(0, cand.size, step):
-        lg = loglam[s : s + step]  # (w, t+1)
-        e = np.mod(lg[:, None, :] + powers[None, :, :], F.order)
-        vals = np.where(zero_c[s : s + step][:, None, :], 0, F.exp[e])
-        ev = np.bitwise_xor.reduce(vals, axis=2)  # (w, npos)
-        roots = ev == 0
-        counts = roots.sum(axis=1)
-        for i in np.flatnonzero(counts == L[cand[s : s + step]]):
-            w = int(cand[s + i])
-            rp = np.flatnonzero(roots[i])
+        if sel.size == 0:
+            continue
+        cand = sel[_splits(code, lam[sel, : ell + 1], ell)]
+        if cand.size == 0:
+            continue
+        # Every candidate has ell distinct roots in the field; they name positions q through
+        # root = α^{−q}. Degrees 1 and 2 are solved directly, higher ones by a Chien search
+        # over the valid positions 0..p+n−1 (shortened positions are invalid).
+        if ell <= 2:
+            q = _roots_low(code, lam[cand, : ell + 1], ell)  # (w, ell) positions
+            good = np.all(q < p + n, axis=1)
+            found = ((int(w), np.sort(qs)) for w, qs, g in zip(cand, q, good) if g)
+        else:
+            found = _chien(code, lam[cand, : ell + 1], ell, cand, chunk_elems)
+        for w, rp in found:
             ok[w] = True
             keys[w] = tuple(int(q) - p for q in rp if q >= p)
             ncorr[w] = rp.size
     return DecodeResult(ok, keys, ncorr)
+
+
+@lru_cache(maxsize=8)
+def _tables(code: BCHCode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-code lookup tables for root finding (built once; the code objects are cached too).
+
+    - ``exp3`` (int32, 3·order): antilogs, twice over, then zeros — a log index of ``2·order``
+      stands for the field's zero, so a zero coefficient needs no mask;
+    - ``neg`` (int32, (t+1, p+n)): ``−j·q mod order``, the log of ``α^{−jq}``;
+    - ``half`` (int64, 2^m): ``half[c]`` solves ``z² + z = c`` where a solution exists, else −1.
+    """
+    F = code.field
+    exp3 = np.concatenate((F.exp, np.zeros(F.order, dtype=F.exp.dtype))).astype(np.int32)
+    pos = np.arange(code.p + code.n, dtype=np.int64)
+    neg = np.mod(-np.arange(code.t + 1, dtype=np.int64)[:, None] * pos[None, :], F.order).astype(np.int32)
+    z = np.arange(1 << F.m, dtype=np.int64)
+    half = np.full(1 << F.m, -1, dtype=np.int64)
+    half[F.mul(z, z) ^ z] = z  # z and z+1 give the same c; either solves it
+    return exp3, neg, half
+
+
+def _roots_low(code: BCHCode, lam: np.ndarray, L: int) -> np.ndarray:
+    """Positions (w, L) of the roots of locators of degree 1 or 2 with L distinct roots.
+
+    ``1 + λ₁x``: root ``λ₁^{−1} = α^{−q}``, so ``q = log λ₁``. ``1 + λ₁x + λ₂x²`` (λ₁ ≠ 0 as the
+    roots are distinct): with ``x = (λ₁/λ₂)·z`` it becomes ``z² + z = λ₂/λ₁²``, solved by table.
+    """
+    F = code.field
+    if L == 1:
+        return F.log[lam[:, 1]][:, None]
+    l1, l2 = lam[:, 1], lam[:, 2]
+    _, _, half = _tables(code)
+    z = half[F.div(l2, F.mul(l1, l1))]
+    bad = (l1 == 0) | (z < 0)  # cannot happen after the splitting test; never decode them anyway
+    z = np.where(bad, 2, z)
+    scale = F.div(l1, l2)
+    x = np.stack((F.mul(scale, z), F.mul(scale, z ^ 1)), axis=1)  # both roots, non-zero
+    q = np.mod(-F.log[x], F.order)
+    q[bad] = np.iinfo(np.int64).max
+    return q
+
+
+def _chien(code: BCHCode, lam: np.ndarray, L: int, cand: np.ndarray, chunk_elems: int):
+    """Yield (word, sorted root positions) for locators (w, L+1) with exactly L valid roots."""
+    F = code.field
+    exp3, neg, _ = _tables(code)
+    npos = neg.shape[1]
+    loglam = np.where(lam == 0, 2 * F.order, F.log[lam]).astype(np.int32)  # zero → exp3 gives 0
+    step = max(1, chunk_elems // npos)
+    for s in range(0, cand.size, step):
+        lg = loglam[s : s + step]
+        ev = np.ones((lg.shape[0], npos), dtype=np.int32)  # λ₀ = 1 (Berlekamp–Massey keeps it)
+        for j in range(1, L + 1):
+            ev ^= exp3[lg[:, j, None] + neg[j][None, :]]
+        roots = ev == 0
+        for i in np.flatnonzero(roots.sum(axis=1) == L):
+            yield int(cand[s + i]), np.flatnonzero(roots[i])
 
 
 def chase_candidates(code: BCHCode, rel: np.ndarray, *, depth: int, n_patterns: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,13 +5,18 @@ Group ``c`` has a random binary matrix ``M_c`` (n × b) and shares the delay mat
 and delay ``d_p`` the design queries ``x = (M_c ℓ + d_p) mod 2``. Taking the first ``b' < b``
 columns of ``M_c`` gives the design for ``b'``, whose masks are exactly the rows with
 ``ℓ < 2^{b'}`` — smaller designs are nested inside the largest one for free.
+
+Masks are built by XOR alone, never by a product over n: a table of ``M_c ℓ`` over the low bits
+of ℓ is filled by doubling (rows with bit i set are rows without it XOR column i), and every mask
+is one table row XOR one n-vector (the high bits' part plus the delay). Mask time is therefore
+one pass over the n bytes of each mask, i.e. linear in n × queries.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +27,7 @@ __all__ = ["Design", "spex_budget", "choose_parameters", "make_design", "query_d
 
 MIN_B = 3  # below 8 bins per group the peeling has nothing to work with
 MAX_B = 22
+TABLE_BYTES = 1 << 26  # cap on the per-group table of M_c ℓ that masks are built from
 
 
 def spex_budget(n: int, b: int, max_degree: int = 5, *, n_groups: int = 3) -> int:
@@ -81,13 +87,33 @@ def choose_parameters(n: int, budget: int, max_degree: int, n_groups: int) -> tu
 
 @dataclass
 class Design:
-    """A SPEX query design: ``n_groups`` hash matrices and the shared coded delays."""
+    """A SPEX query design: ``n_groups`` hash matrices and the shared coded delays.
+
+    Treat it as immutable once built: mask generation caches a table built from ``M``.
+    ``table_bytes`` bounds that cache (see :meth:`masks`); it changes speed, never the masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = make_design(6, 3, 1, 2, np.random.default_rng(0))
+    >>> X = d.masks(0, d.n_queries)  # ordered by (group, delay, ℓ): 2 · 5 · 2^3 rows
+    >>> X.shape
+    (80, 6)
+    >>> row = (0 * d.n_delays + 1) * 8 + 5  # group 0, delay 1, ℓ = 5 = bits (1, 0, 1)
+    >>> bool(np.array_equal(X[row], (d.M[0] @ np.array([1, 0, 1]) + d.D[1]) % 2))
+    True
+    """
 
     n: int
     b: int
     code: BCHCode
     M: np.ndarray  # (C, n, b) uint8
     D: np.ndarray  # (p+1, n) uint8, row 0 all zeros
+    table_bytes: int = field(default=TABLE_BYTES, repr=False, compare=False)
+    # (M it was built from, group, low-bit table (2^k, n), columns M_cᵀ (b, n)); one group at a time
+    _cache: tuple[np.ndarray, int, np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def n_groups(self) -> int:
@@ -104,25 +130,91 @@ class Design:
     @property
     def hash_int(self) -> np.ndarray:
         """(C, n) int64: bin index contributed by each feature (bit i = column i of M_c)."""
-        weights = (1 << np.arange(self.b, dtype=np.int64))
-        return (self.M.astype(np.int64) * weights).sum(axis=2)
+        out = np.zeros(self.M.shape[:2], dtype=np.int64)
+        for i in range(self.M.shape[2]):  # one bit at a time: no (C, n, b) int64 temporary
+            out |= self.M[:, :, i].astype(np.int64) << i
+        return out
+
+    @property
+    def low_bits(self) -> int:
+        """``k``: masks are built from a table of ``M_c ℓ`` over the low ``k`` bits of ℓ.
+
+        The largest ``k <= b`` whose table (``2^k × n`` bytes) fits ``table_bytes``.
+        """
+        k = 0
+        while k < self.b and (2 << k) * self.n <= self.table_bytes:
+            k += 1
+        return k
+
+    def _group(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(low-bit table (2^k, n), columns (b, n)) of group c, cached for the latest group."""
+        cache = self._cache
+        k = self.low_bits
+        if cache is not None and cache[0] is self.M and cache[1] == c and cache[2].shape[0] == 1 << k:
+            return cache[2], cache[3]
+        cols = np.ascontiguousarray(self.M[c].T)  # (b, n): column i of M_c as a row
+        table = np.empty((1 << k, self.n), dtype=np.uint8)
+        table[0] = 0
+        for i in range(k):  # doubling: rows with bit i set are rows without it, XOR column i
+            h = 1 << i
+            np.bitwise_xor(table[:h], cols[i], out=table[h : 2 * h])
+        self._cache = (self.M, c, table, cols)
+        return table, cols
+
+    def _rows(self, c: int, lo: int, hi: int, delay: int | None, out: np.ndarray, high: dict) -> None:
+        """Write ``M_c ℓ (+ d_delay) mod 2`` for ℓ = lo..hi−1 into ``out`` (hi − lo, n).
+
+        ``ℓ = h·2^k + r``: row = table[r] XOR (M_c's high columns · h), one XOR pass per row;
+        ``high`` memoises the high parts (keyed by (c, h)) across calls.
+        """
+        table, cols = self._group(c)
+        size = table.shape[0]
+        k = size.bit_length() - 1
+        ell = lo
+        while ell < hi:
+            h, r = divmod(ell, size)
+            run = min(hi - ell, size - r)
+            dst = out[ell - lo : ell - lo + run]
+            v = high.get((c, h))
+            if v is None and h:
+                v = np.zeros(self.n, dtype=np.uint8)
+                for j in range(self.b - k):
+                    if h >> j & 1:
+                        v ^= cols[k + j]
+                high[(c, h)] = v
+            if delay is not None and delay > 0:
+                v = self.D[delay] if v is None else v ^ self.D[delay]
+            if v is None:
+                dst[:] = table[r : r + run]
+            else:
+                np.bitwise_xor(table[r : r + run], v, out=dst)
+            ell += run
 
     def base(self, c: int, b: int | None = None) -> np.ndarray:
         """(2^b, n) masks ``M_c ℓ mod 2`` for ℓ = 0..2^b−1 (bit i of ℓ multiplies column i)."""
         b = self.b if b is None else b
-        ell = ((np.arange(1 << b)[:, None] >> np.arange(b)[None, :]) & 1).astype(np.uint8)
-        return ((ell.astype(np.int64) @ self.M[c, :, :b].T.astype(np.int64)) & 1).astype(np.uint8)
+        out = np.empty((1 << b, self.n), dtype=np.uint8)
+        self._rows(c, 0, 1 << b, None, out, {})
+        return out
 
     def masks(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start..stop−1`` of the design, ordered by (group, delay, ℓ)."""
+        """Rows ``start..stop−1`` of the design, ordered by (group, delay, ℓ).
+
+        Built by XOR alone (no products over n): every row costs one pass over n bytes, plus
+        one table of ``M_c ℓ`` per group over ℓ's low bits (at most ``table_bytes``) and one
+        ``n``-vector per run of rows that shares ℓ's high bits and the delay.
+        """
         B = 1 << self.b
-        rows = np.arange(start, stop)
-        c, rem = np.divmod(rows, self.n_delays * B)
-        p, ell = np.divmod(rem, B)
-        out = np.empty((rows.size, self.n), dtype=np.uint8)
-        for g in np.unique(c):
-            sel = c == g
-            out[sel] = self.base(int(g))[ell[sel]] ^ self.D[p[sel]]
+        per_group = self.n_delays * B
+        out = np.empty((stop - start, self.n), dtype=np.uint8)
+        high: dict = {}
+        pos = start
+        while pos < stop:
+            c, rem = divmod(pos, per_group)
+            p, ell = divmod(rem, B)
+            run = min(stop - pos, B - ell)  # rows of one (group, delay) block
+            self._rows(c, ell, ell + run, p, out[pos - start : pos - start + run], high)
+            pos += run
         return out
 
     def batches(self, batch_size: int) -> Iterator[tuple[int, int]]:
