@@ -35,8 +35,12 @@ def membership(keys: Sequence[Key], n: int) -> sp.csr_matrix:
 def parity_signs(member: sp.csr_matrix, X: np.ndarray) -> np.ndarray:
     """``(keys, rows)`` float64 signs ``(−1)^{|k ∩ x|}`` of every key (membership row) and mask.
 
-    Counts are exact in float32 (integers below 2^24), so the signs are exact.
+    Counts are exact in float32 (integers below 2^24), so the signs are exact. Only the features
+    some key uses are read, so the cost is about rows × used features, not rows × n.
     """
+    used = np.unique(member.indices)
+    if used.size < member.shape[1]:
+        member, X = member[:, used], X[:, used]
     counts = np.asarray(member @ X.T.astype(np.float32))
     return 1.0 - 2.0 * (counts.astype(np.int64) & 1)
 
