@@ -252,7 +252,17 @@ def test_digits_model_and_default_explanation():
 
 
 @pytest.fixture(scope="module")
-def tiny_vit():
+def one_torch_thread():
+    """Tiny models run ~50× faster on one thread than on two threads of a shared, busy machine."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_vit(one_torch_thread):
     pytest.importorskip("transformers")
     import torch
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
@@ -351,7 +361,7 @@ def _tiny_llava():
 
 
 @pytest.mark.slow
-def test_tiny_vision_language_model_batched_equals_one_at_a_time_and_direct(tmp_path):
+def test_tiny_vision_language_model_batched_equals_one_at_a_time_and_direct(one_torch_thread, tmp_path):
     pytest.importorskip("transformers")
     import torch
     from PIL import Image
@@ -514,3 +524,29 @@ def test_report_hover_highlights_segments_together_in_chromium(tmp_path):
     top = e.top(2)
     assert sorted(first) == list(top[0].features) and len(first) == 2  # the planted pair, together
     assert sorted(second) == list(top[1].features)
+
+
+def test_cli_explains_an_image_file_as_the_8x8_digit_it_shows(tmp_path, capsys):
+    from PIL import Image
+
+    img, _ = digit_image(5)
+    big = np.repeat(np.repeat(img[:, :, 0], 4, 0), 4, 1)  # 32×32: every digit pixel a 4×4 block
+    Image.fromarray(big).save(tmp_path / "digit.png")
+    out = tmp_path / "o"
+    argv = ["explain-image", str(tmp_path / "digit.png"), "--no-cache", "--no-progress", "--method", "exact",
+            "--n-test", "0", "--grid", "2x4", "--out", str(out)]
+    assert main(argv) == 0
+    from_file = Explanation.from_json(out / "explanation.json")
+    # Box-resizing the blocks back gives the digit itself, and the cells are whole digit pixels,
+    # so the spectrum is the 8×8 digit's.
+    direct = explain_image(img, grid=(2, 4), method="exact", n_test=0)
+    assert from_file.metadata["segments"]["width"] == 32
+    a, b = from_file.spectrum.fourier, direct.spectrum.fourier
+    assert set(a) == set(b) and all(abs(a[k] - b[k]) < 1e-9 for k in a)
+    # A caller's label map from a .npy file: two halves.
+    halves = np.zeros((32, 32), np.int64)
+    halves[:, 16:] = 7
+    np.save(tmp_path / "halves.npy", halves)
+    assert main([*argv[:-4], "--segments", str(tmp_path / "halves.npy"), "--out", str(out)]) == 0
+    assert Explanation.from_json(out / "explanation.json").features == ["seg0", "seg7"]
+    capsys.readouterr()

@@ -13,6 +13,7 @@ model is turned into that form first: gray, resized to 8×8 by area averaging.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, Literal
 
@@ -28,12 +29,16 @@ _HIDDEN = 32
 _TRAINED: dict[str, Any] = {}
 
 
+@functools.lru_cache(maxsize=1)
 def _split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     d = load_digits()
-    return train_test_split(d.images, d.target, test_size=0.25, random_state=_SPLIT_SEED, stratify=d.target)
+    parts = train_test_split(d.images, d.target, test_size=0.25, random_state=_SPLIT_SEED, stratify=d.target)
+    for a in parts:
+        a.flags.writeable = False  # shared by every caller (cached)
+    return tuple(parts)
 
 
 def digit_image(index: int = 0) -> tuple[np.ndarray, int]:

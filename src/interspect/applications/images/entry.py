@@ -32,7 +32,7 @@ def resolve_model(
     target: int | str | None = None,
     score: str = "auto",
     prompt: str | None = None,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> Any:
     """The image model ``model`` names: ``"digits"`` (the offline default), a Hugging Face id or
     local path, an in-memory Hugging Face model (with ``processor``), or any callable on batches
@@ -62,7 +62,7 @@ def resolve_model(
             return DigitsClassifier(target=None if target is None else int(target), score=hf_opts["score"] or "logit")
         from interspect.applications.images.models import load_image_model
 
-        return load_image_model(model, question=question, device=device, answer=answer, labels=labels,
+        return load_image_model(model, question=question, device=device or "cpu", answer=answer, labels=labels,
                                 prompt=prompt, **hf_opts)
     if hasattr(model, "config") and hasattr(model, "state_dict"):
         from interspect.applications.images.models import wrap_model
@@ -79,6 +79,15 @@ def resolve_model(
         what = ", ".join(f"{k}=" for k in given) or "score="
         raise ValueError(f"{what} apply to 'digits' and Hugging Face models; a plain callable computes its own score")
     return model
+
+
+def _model_label(settings: dict[str, Any], spec: Any, model: Any, model_id: str | None) -> str:
+    """The model's name for reports: its own, the spec, the caller's model_id, or the callable's name."""
+    if isinstance(settings.get("model"), str):
+        return settings["model"]
+    if isinstance(spec, str):
+        return spec
+    return model_id or getattr(model, "__qualname__", None) or type(model).__name__
 
 
 def explain_image(
@@ -109,7 +118,7 @@ def explain_image(
     n_test: int = DEFAULT_N_TEST,
     progress: ProgressArg = False,
     executor: str | Executor | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     batch_size: int | None = None,
     model_id: str | None = None,
 ) -> Explanation:
@@ -149,7 +158,8 @@ def explain_image(
         SQLite file keeping every computed score under an identity of the image bytes, the model,
         the segmentation and the masking; a rerun (or a resumed, interrupted run) reuses them.
     device, batch_size, model_id
-        Torch device of Hugging Face models; images per model call; a name for a plain callable in
+        Torch device of Hugging Face models (default: ``"cpu"`` for one loaded by name, the model's
+        own device for an in-memory one); images per model call; a name for a plain callable in
         the cache identity.
 
     Returns
@@ -183,8 +193,7 @@ def explain_image(
     settings = vf.describe()
     meta = {
         "application": "images",
-        "model": settings.get("model") if isinstance(settings.get("model"), str) else
-                 (model if isinstance(model, str) else type(m).__name__),
+        "model": _model_label(settings, model, m, model_id),
         "output": vf.output_label(),
         "question": getattr(m, "question", None),
         "target": settings.get("class_name") if settings.get("kind") == "classifier" else settings.get("answer"),

@@ -88,6 +88,16 @@ def _inputs_to(enc: Any, device: str, dtype: Any) -> dict[str, Any]:
     return out
 
 
+def _device_of(model: Any) -> str:
+    dev = getattr(model, "device", None)
+    if dev is None:
+        try:
+            dev = next(model.parameters()).device
+        except (AttributeError, StopIteration):
+            return "cpu"
+    return str(dev)
+
+
 def _model_dtype(model: Any) -> Any:
     return getattr(model, "dtype", None) or next(model.parameters()).dtype
 
@@ -108,8 +118,8 @@ class HFImageClassifier:
         unmasked image.
     score : {"logit", "probability", "log_probability"}
         What is explained: the target's logit, its softmax probability or log-probability.
-    device : str
-        Torch device the inputs are moved to (the model should already be there).
+    device : str, optional
+        Torch device the inputs are moved to; default: the model's own device.
     batch_size : int
         Images per forward pass.
 
@@ -129,7 +139,7 @@ class HFImageClassifier:
         *,
         target: int | str | None = None,
         score: Literal["logit", "probability", "log_probability"] = "logit",
-        device: str = "cpu",
+        device: str | None = None,
         batch_size: int = 16,
         name: str | None = None,
         identity: dict[str, Any] | None = None,
@@ -145,7 +155,7 @@ class HFImageClassifier:
         self.model = model.eval()
         self.processor = processor
         self.score = check_choice(score, "score", CLASSIFIER_SCORES)
-        self.device = device
+        self.device = _device_of(model) if device is None else device
         self.batch_size = check_positive_int(batch_size, "batch_size")
         cfg = getattr(model, "config", None)
         id2label = getattr(cfg, "id2label", None) or {}
@@ -239,7 +249,8 @@ class HFVisionLanguageModel:
         user turn: the image, then the question; generation prompt added), else
         ``"<image token>\\n{question}\\n"``.
     device, batch_size, max_new_tokens
-        Torch device of the inputs; images per forward pass; length of the default answer.
+        Torch device of the inputs (default: the model's); images per forward pass; length of the
+        default answer.
 
     Examples
     --------
@@ -258,7 +269,7 @@ class HFVisionLanguageModel:
         labels: Sequence[str] | None = None,
         score: Literal["auto", "logprob", "margin"] = "auto",
         prompt: str | None = None,
-        device: str = "cpu",
+        device: str | None = None,
         batch_size: int = 4,
         max_new_tokens: int = 16,
         name: str | None = None,
@@ -294,7 +305,7 @@ class HFVisionLanguageModel:
         self.score = score
         self.answer = answer
         self.labels = tuple(labels) if labels is not None else None
-        self.device = device
+        self.device = _device_of(model) if device is None else device
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.max_new_tokens = check_positive_int(max_new_tokens, "max_new_tokens")
         self.prompt = self._render(prompt)

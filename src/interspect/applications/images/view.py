@@ -134,10 +134,10 @@ _CSS = """
 .imgbox{display:inline-block;border:1px solid #e3e3e3;border-radius:6px;padding:6px;background:#fafafa}
 .imgbox svg{display:block;max-width:100%;height:auto}
 .imgbox image{image-rendering:pixelated}
-g.seg{cursor:default}
+g.seg,g.seg.hl{cursor:default;outline:none}
 g.seg .edge{fill:none;stroke:rgba(255,255,255,.85);stroke-width:1;vector-effect:non-scaling-stroke}
 g.seg.hl .edge{stroke:#ffd400;stroke-width:4}
-g.seg.hl .area{stroke:none;filter:brightness(1.15)}
+g.seg.hl .area{filter:brightness(1.2)}
 """
 
 
