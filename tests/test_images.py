@@ -480,7 +480,7 @@ def test_view_outlines_every_segment_exactly(tmp_path):
     img = _image(6, 12)
     e = explain_image(img, model=lambda ims: ims.reshape(len(ims), -1).mean(1), segments=lab,
                       method="exact", n_test=0, masking="mean")
-    view = e.metadata["image_view"]
+    view = e.metadata["_image_view"]
     assert (display_labels(view) == lab).all()
     html = image_view(e)
     assert html.count('class="seg"') == 3

@@ -234,7 +234,8 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
     )
     question = meta.get("question")
     target = meta.get("target")
-    settings = {k2: v for k2, v in meta.items() if k2 not in ("question",)}
+    # Keys starting with "_" hold data for an application's view (e.g. an image), not settings.
+    settings = {k2: v for k2, v in meta.items() if k2 not in ("question",) and not k2.startswith("_")}
     settings.update({"index": expl.index, "order": expl.order})
     settings_rows = "".join(
         f"<tr><th>{html.escape(str(k2))}</th><td><code>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</code></td></tr>"

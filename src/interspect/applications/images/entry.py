@@ -200,7 +200,7 @@ def explain_image(
         "segments": seg.describe(),
         "masking": vf.fill_settings,
         "value_function": settings,
-        "image_view": view_metadata(img, seg),
+        "_image_view": view_metadata(img, seg),
     }
     return explain(vf, vf.n, features=list(seg.names), method=method, budget=budget, max_degree=max_degree,
                    index=index, order=order, seed=seed, n_test=n_test, progress=progress, cache=cache,

@@ -1,7 +1,7 @@
 """The images application's report: the image with its segments outlined, shaded by first-order
 value, the members of an interaction highlighted together (HTML, on hover), and a PNG of the same.
 
-Everything a view needs travels in ``Explanation.metadata["image_view"]`` (JSON-able, so a
+Everything a view needs travels in ``Explanation.metadata["_image_view"]`` (JSON-able, so a
 report can be redrawn from ``explanation.json``): the image as a PNG, shrunk to at most
 :data:`DISPLAY_MAX` pixels a side, and the label map at that size (nearest-neighbour, zlib-packed
 uint16). A segment smaller than a display pixel may then not show, but stays in the tables.
@@ -144,7 +144,7 @@ g.seg.hl .area{filter:brightness(1.2)}
 def image_view(expl: Explanation) -> str:
     """The report's "Input" section for an image explanation (``VIEWS["images"]``): the image,
     each segment a ``<g class="seg" data-i=...>`` with its first-order shading and outline."""
-    view = expl.metadata.get("image_view")
+    view = expl.metadata.get("_image_view")
     if not view:
         from interspect.interface.report import _text_view
 
@@ -224,9 +224,9 @@ def render_png(expl: Explanation, path: str | PathLike[str] | None = None, *, k:
     """
     from PIL import Image, ImageDraw
 
-    view = expl.metadata.get("image_view")
+    view = expl.metadata.get("_image_view")
     if not view:
-        raise ValueError("render_png needs an image explanation (metadata['image_view'] is missing)")
+        raise ValueError("render_png needs an image explanation (metadata['_image_view'] is missing)")
     img = decode_png(view["png"])
     img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
     labels = display_labels(view)
