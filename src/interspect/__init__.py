@@ -4,6 +4,7 @@ Entry points (all at the top level)
 -----------------------------------
 - :func:`explain` — explain any value function on ``{0,1}^n``: the main job.
 - :func:`explain_text` — explain a language model's output on a text.
+- :func:`explain_image` — explain an image model's output by the image regions that work together.
 - :class:`Explanation` — the result: top interactions, any index, JSON, HTML report.
 - :class:`Spectrum` — the sparse Fourier surrogate every engine returns.
 - :func:`exact`, :func:`spex` / :func:`spex_budget`, :func:`proxyspex` — the engines.
@@ -33,6 +34,7 @@ _LAZY = {
     "explain": "interspect.interface.explain",
     "Explanation": "interspect.interface.explanation",
     "explain_text": "interspect.applications.text.entry",
+    "explain_image": "interspect.applications.images.entry",
     "games": "interspect.games",
 }
 

@@ -187,6 +187,7 @@ def _text_view(expl: Explanation) -> str:
 #: An application adds one entry here and its view function in its own folder.
 VIEWS: dict[str, str] = {
     "text": "interspect.interface.report:_text_view",
+    "images": "interspect.applications.images.view:image_view",
 }
 
 
@@ -233,7 +234,8 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
     )
     question = meta.get("question")
     target = meta.get("target")
-    settings = {k2: v for k2, v in meta.items() if k2 not in ("question",)}
+    # Keys starting with "_" hold data for an application's view (e.g. an image), not settings.
+    settings = {k2: v for k2, v in meta.items() if k2 not in ("question",) and not k2.startswith("_")}
     settings.update({"index": expl.index, "order": expl.order})
     settings_rows = "".join(
         f"<tr><th>{html.escape(str(k2))}</th><td><code>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</code></td></tr>"
