@@ -194,6 +194,20 @@ class Explanation:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
+    # ------------------------------------------------------------------ shapiq
+    def to_shapiq(self, index: str | None = None, order: int | None = None) -> Any:
+        """The values as a ``shapiq.InteractionValues`` (default: this explanation's index and order)."""
+        from interspect.interface.interop import explanation_to_shapiq
+
+        return explanation_to_shapiq(self, index, order)
+
+    @classmethod
+    def from_shapiq(cls, values: Any, features: list[str] | None = None) -> Explanation:
+        """An explanation of a ``shapiq.InteractionValues`` (see :mod:`interspect.interface.interop`)."""
+        from interspect.interface.interop import explanation_from_shapiq
+
+        return explanation_from_shapiq(values, features)
+
     # ------------------------------------------------------------------ presentation
     def to_html(self, path: str | PathLike[str] | None = None) -> str:
         """A self-contained HTML report (no network); written to ``path`` when given."""
