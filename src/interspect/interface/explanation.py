@@ -194,6 +194,14 @@ class Explanation:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
+    # ------------------------------------------------------------------ acting on it
+    def select(self, r: int, *, mode: str = "remove", direction: str = "auto", time_limit: float | None = 20.0) -> Any:
+        """The ``r`` features whose removal (``mode="keep"``: keeping alone) moves the predicted
+        output most, by an exact binary program (see :func:`interspect.interface.selection.select`)."""
+        from interspect.interface.selection import select
+
+        return select(self, r, mode=mode, direction=direction, time_limit=time_limit)  # type: ignore[arg-type]
+
     # ------------------------------------------------------------------ shapiq
     def to_shapiq(self, index: str | None = None, order: int | None = None) -> Any:
         """The values as a ``shapiq.InteractionValues`` (default: this explanation's index and order)."""
