@@ -237,3 +237,27 @@ class Explanation:
         from interspect.interface.report import plot_network
 
         return plot_network(self, k, ax=ax)
+
+    def plot_waterfall(self, k: int = 10, *, ax: Any = None) -> Any:
+        """The output from the baseline through the top ``k`` terms (see :mod:`interspect.interface.plots`)."""
+        from interspect.interface.plots import plot_waterfall
+
+        return plot_waterfall(self, k, ax=ax)
+
+    def plot_force(self, k: int = 10, *, ax: Any = None) -> Any:
+        """Force-style bar of the top ``k`` terms pushing the output up and down."""
+        from interspect.interface.plots import plot_force
+
+        return plot_force(self, k, ax=ax)
+
+    def plot_text(self, k: int = 10, *, max_words: int = 40, ax: Any = None) -> Any:
+        """The words shaded by first-order value, the top ``k`` interactions as arcs."""
+        from interspect.interface.plots import plot_text
+
+        return plot_text(self, k, max_words=max_words, ax=ax)
+
+    def plot_upset(self, k: int = 10, *, fig: Any = None) -> Any:
+        """Upset-style plot of the top ``k`` interactions (returns the Figure)."""
+        from interspect.interface.plots import plot_upset
+
+        return plot_upset(self, k, fig=fig)
