@@ -226,6 +226,12 @@ class Explanation:
             Path(path).write_text(html, encoding="utf-8")
         return html
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows the report's content inline (see :func:`interspect.interface.report.render_inline`)."""
+        from interspect.interface.report import render_inline
+
+        return render_inline(self)
+
     def plot_bar(self, k: int = 10, *, ax: Any = None) -> Any:
         """Horizontal bar chart of the top ``k`` interactions (matplotlib; returns the Axes)."""
         from interspect.interface.report import plot_bar
