@@ -338,6 +338,7 @@ def _application(target: str) -> Callable[[Any], None]:
 #: its subcommand in its own folder and adds one line here, e.g.
 #: ``_application("interspect.applications.images.cli:add_parser")``.
 _SUBCOMMANDS: list[Callable[[Any], None]] = [_add_explain, _add_bench]
+_SUBCOMMANDS.append(_application("interspect.interface.prune:add_parser"))
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
