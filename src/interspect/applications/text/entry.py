@@ -29,8 +29,8 @@ def _describe_output(settings: dict[str, Any]) -> str:
         start, end = settings["span"]
         scored = settings.get("span_scored", settings.get("span_text"))
         return (
-            f"log-probability of {scored!r} (characters {start}-{end} of the answer), "
-            f"teacher-forced after the answer {target!r} up to it"
+            f"log-probability of {scored!r}, characters {start}-{end} of the answer {target!r} "
+            "(each token teacher-forced after the answer before it)"
         )
     return f"log-probability of the answer {target!r}"
 
