@@ -19,10 +19,7 @@ from interspect.applications.text import TextValueFunction
 from interspect.interface.prune import prune_text
 from interspect.queries import QueryCache
 
-CONTEXT = (
-    "Anna moved to Lyon in 2019. She works as a nurse at the city hospital. "
-    "Her brother Tom lives in Rome. Tom is a chef and cooks Roman pasta."
-)
+CONTEXT = "Anna works as a nurse in Lyon. Her brother Tom lives in Rome. Tom is a chef there."
 QUESTION = "What does Tom do for a living?"
 
 
@@ -42,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     span = " ".join(words[: min(len(words), 4)])
     print(f"answer: {answer!r}\nexplaining the part: {span!r}")
 
-    # 4 sentences: all 16 masks (exact).
+    # 3 sentences: all 8 masks (exact).
     expl = explain_text(
         CONTEXT, question=QUESTION, unit="sentence", span=span, method="exact",
         n_test=0 if args.quick else 16, cache=cache,

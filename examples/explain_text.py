@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     expl = explain_text(
-        REVIEW, task="sentiment", method="proxyspex", budget=48 if args.quick else 400,
+        REVIEW, task="sentiment", method="proxyspex", budget=24 if args.quick else 400,
         n_test=0 if args.quick else 100, cache=out / "cache.sqlite",
     )
     print(expl)
