@@ -294,3 +294,17 @@ class Spectrum:
     def from_json(cls, path: str | PathLike[str]) -> Spectrum:
         """Read a spectrum written by :meth:`to_json`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+    # ------------------------------------------------------------------ shapiq
+    def to_shapiq(self, index: str = "Moebius", order: int | None = None) -> Any:
+        """This surrogate's ``index`` values as a ``shapiq.InteractionValues`` (see :mod:`interspect.interface.interop`)."""
+        from interspect.interface.interop import to_shapiq
+
+        return to_shapiq(self, index, order)
+
+    @classmethod
+    def from_shapiq(cls, values: Any) -> Spectrum:
+        """The surrogate a ``shapiq.InteractionValues`` describes (see :mod:`interspect.interface.interop`)."""
+        from interspect.interface.interop import from_shapiq
+
+        return from_shapiq(values)

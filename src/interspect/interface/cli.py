@@ -117,7 +117,29 @@ def _add_explain(sub: Any) -> None:
         help="directory for explanation.json, spectrum.json, report.html",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_span_options(p)
     p.set_defaults(func=run_explain)
+
+
+def _add_span_options(p: Any) -> None:
+    span = p.add_mutually_exclusive_group()
+    span.add_argument(
+        "--span", help="explain only this part of the generated answer (a substring occurring once)"
+    )
+    span.add_argument(
+        "--span-chars", metavar="START:END", help="explain only characters START..END of the generated answer"
+    )
+
+
+def _span_arg(args: argparse.Namespace) -> str | tuple[int, int] | None:
+    """``--span`` / ``--span-chars`` as ``explain_text``'s ``span=``."""
+    if getattr(args, "span_chars", None) is None:
+        return getattr(args, "span", None)
+    try:
+        start, end = (int(v) for v in args.span_chars.split(":"))
+    except ValueError:
+        raise UserError(f"--span-chars must be START:END (two integers), got {args.span_chars!r}") from None
+    return start, end
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -172,6 +194,7 @@ def run_explain(args: argparse.Namespace) -> int:
         n_test=args.n_test,
         progress=not args.no_progress,
         device=args.device,
+        span=_span_arg(args),
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -318,6 +341,7 @@ _SUBCOMMANDS: list[Callable[[Any], None]] = [
     _add_explain,
     _add_bench,
     _application("interspect.applications.images.cli:add_parser"),
+    _application("interspect.interface.prune:add_parser"),
 ]
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]

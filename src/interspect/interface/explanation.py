@@ -193,6 +193,28 @@ class Explanation:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
+    # ------------------------------------------------------------------ acting on it
+    def select(self, r: int, *, mode: str = "remove", direction: str = "auto", time_limit: float | None = 20.0) -> Any:
+        """The ``r`` features whose removal (``mode="keep"``: keeping alone) moves the predicted
+        output most, by an exact binary program (see :func:`interspect.interface.selection.select`)."""
+        from interspect.interface.selection import select
+
+        return select(self, r, mode=mode, direction=direction, time_limit=time_limit)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ shapiq
+    def to_shapiq(self, index: str | None = None, order: int | None = None) -> Any:
+        """The values as a ``shapiq.InteractionValues`` (default: this explanation's index and order)."""
+        from interspect.interface.interop import explanation_to_shapiq
+
+        return explanation_to_shapiq(self, index, order)
+
+    @classmethod
+    def from_shapiq(cls, values: Any, features: list[str] | None = None) -> Explanation:
+        """An explanation of a ``shapiq.InteractionValues`` (see :mod:`interspect.interface.interop`)."""
+        from interspect.interface.interop import explanation_from_shapiq
+
+        return explanation_from_shapiq(values, features)
+
     # ------------------------------------------------------------------ presentation
     def to_html(self, path: str | PathLike[str] | None = None) -> str:
         """A self-contained HTML report (no network); written to ``path`` when given."""
@@ -202,6 +224,12 @@ class Explanation:
         if path is not None:
             Path(path).write_text(html, encoding="utf-8")
         return html
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the report's content inline (see :func:`interspect.interface.report.render_inline`)."""
+        from interspect.interface.report import render_inline
+
+        return render_inline(self)
 
     def plot_bar(self, k: int = 10, *, ax: Any = None) -> Any:
         """Horizontal bar chart of the top ``k`` interactions (matplotlib; returns the Axes)."""
@@ -214,3 +242,27 @@ class Explanation:
         from interspect.interface.report import plot_network
 
         return plot_network(self, k, ax=ax)
+
+    def plot_waterfall(self, k: int = 10, *, ax: Any = None) -> Any:
+        """The output from the baseline through the top ``k`` terms (see :mod:`interspect.interface.plots`)."""
+        from interspect.interface.plots import plot_waterfall
+
+        return plot_waterfall(self, k, ax=ax)
+
+    def plot_force(self, k: int = 10, *, ax: Any = None) -> Any:
+        """Force-style bar of the top ``k`` terms pushing the output up and down."""
+        from interspect.interface.plots import plot_force
+
+        return plot_force(self, k, ax=ax)
+
+    def plot_text(self, k: int = 10, *, max_words: int = 40, ax: Any = None) -> Any:
+        """The words shaded by first-order value, the top ``k`` interactions as arcs."""
+        from interspect.interface.plots import plot_text
+
+        return plot_text(self, k, max_words=max_words, ax=ax)
+
+    def plot_upset(self, k: int = 10, *, fig: Any = None) -> Any:
+        """Upset-style plot of the top ``k`` interactions (returns the Figure)."""
+        from interspect.interface.plots import plot_upset
+
+        return plot_upset(self, k, fig=fig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from interspect.interface.explanation import Explanation, Interaction
 
-__all__ = ["render_html", "format_table", "network_layout", "plot_bar", "plot_network"]
+__all__ = ["render_html", "render_inline", "format_table", "network_layout", "plot_bar", "plot_network"]
 
 _POS = (214, 39, 40)  # red: raises the output
 _NEG = (31, 119, 180)  # blue: lowers it
@@ -114,6 +115,66 @@ def _network_svg(expl: Explanation, k: int = 15, size: int = 460) -> str:
     return "".join(parts)
 
 
+def _force_section(expl: Explanation, k: int = 10, width: int = 940) -> str:
+    """The output as one bar of its top ``k`` terms (SVG): red segments raise it, blue lower it.
+
+    Hovering a segment highlights its features in the input, as the table rows do."""
+    from interspect.interface.plots import decomposition
+
+    d = decomposition(expl, k)
+    rows = [(",".join(map(str, key)), " × ".join(expl.features[i] for i in key), v) for key, v in d.terms]
+    if d.n_others:
+        rows.append(("", f"{d.n_others} other terms", d.others))
+    if abs(d.unattributed) > 1e-9 * max(1.0, abs(d.output)):
+        rows.append(("", f"not attributed by {expl.index}", d.unattributed))
+    if not rows:
+        return ""
+    pos = sorted([r for r in rows if r[2] > 0], key=lambda r: -r[2])
+    neg = sorted([r for r in rows if r[2] < 0], key=lambda r: r[2])
+    lo = min(d.output - sum(r[2] for r in pos), d.baseline)
+    hi = max(d.output - sum(r[2] for r in neg), d.baseline)
+    span = (hi - lo) or 1.0
+    pad = 20
+
+    def X(v: float) -> float:
+        return pad + (v - lo) / span * (width - 2 * pad)
+
+    parts = [
+        f'<svg id="force-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="96" '
+        f'viewBox="0 0 {width} 96" role="img" aria-label="how the output adds up">'
+    ]
+    for group, sign in ((pos, 1), (neg, -1)):
+        x = d.output
+        for feats, label, v in group:
+            a, b = sorted((X(x), X(x - v)))
+            r, g, bl = _POS if sign > 0 else _NEG
+            tip = html.escape(f"{label}: {v:+.4g}")
+            parts.append(
+                f'<rect class="fseg" data-features="{feats}" x="{a:.1f}" y="30" width="{max(b - a, 0.5):.1f}" '
+                f'height="26" fill="rgb({r},{g},{bl})" stroke="#fff"><title>{tip}</title></rect>'
+            )
+            if b - a > 7.2 * min(len(label), 24) + 6:
+                short = html.escape(label if len(label) <= 24 else label[:23] + "…")
+                parts.append(
+                    f'<text x="{(a + b) / 2:.1f}" y="47" text-anchor="middle" font-size="11" fill="#fff" '
+                    f'pointer-events="none">{short}</text>'
+                )
+            x -= v
+    for value, name, y in ((d.output, "output", 20), (d.baseline, "baseline", 80)):
+        x = X(value)
+        style = 'stroke-width="2"' if name == "output" else 'stroke-width="1" stroke-dasharray="3,3"'
+        parts.append(
+            f'<line x1="{x:.1f}" y1="24" x2="{x:.1f}" y2="62" stroke="#111" {style}/>'
+            f'<text x="{x:.1f}" y="{y}" text-anchor="middle" font-size="12">{name} {_fmt(float(value))}</text>'
+        )
+    parts.append("</svg>")
+    return (
+        f"<h2>How the output adds up ({html.escape(expl.index)}, top {len(d.terms)} terms)</h2>\n"
+        "<p>From the baseline to the output explained: red terms raise it, blue terms lower it "
+        "(hover a segment to see it and highlight its features).</p>\n" + "".join(parts)
+    )
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:980px;margin:24px auto;padding:0 16px;color:#222}
 h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;margin-top:28px;border-bottom:1px solid #ddd}
@@ -128,24 +189,40 @@ tr.inter{cursor:pointer}tr.inter:hover,tr.inter.sel{background:#fff4c2}
 .bar{display:inline-block;height:10px;border-radius:2px;vertical-align:middle}
 .legend span{padding:1px 6px;border-radius:3px;margin-right:8px}
 code{background:#f1f1f1;padding:1px 4px;border-radius:3px}
+.text.long{max-height:22em;overflow-y:auto}
+.fseg{cursor:pointer}.fseg:hover{stroke:#111;stroke-width:2}
 """
 
 _JS = """
 (function(){
-  var segs=document.querySelectorAll('.seg');
-  function mark(ids){segs.forEach(function(s){s.classList.toggle('hl',ids.indexOf(+s.dataset.i)>=0);});}
+  // Scoped to its own report, so several reports inline in one notebook do not interfere.
+  var me=document.currentScript, root=(me&&me.closest&&me.closest('.interspect-report'))||document;
+  var segs=root.querySelectorAll('.seg'), box=root.querySelector('.text');
+  function reveal(){
+    // A long text scrolls in its box: bring the first highlighted segment into view.
+    var s=root.querySelector('.seg.hl');
+    if(!s||!box||box.scrollHeight<=box.clientHeight){return;}
+    var r=s.getBoundingClientRect(), b=box.getBoundingClientRect();
+    if(r.top<b.top||r.bottom>b.bottom){box.scrollTop+=r.top-b.top-b.height/3;}
+  }
+  function mark(ids){segs.forEach(function(s){s.classList.toggle('hl',ids.indexOf(+s.dataset.i)>=0);});reveal();}
   var selected=null;
-  document.querySelectorAll('tr.inter').forEach(function(row){
+  root.querySelectorAll('.fseg').forEach(function(el){
+    var ids=el.dataset.features?el.dataset.features.split(',').map(Number):[];
+    el.addEventListener('mouseenter',function(){mark(ids);});
+    el.addEventListener('mouseleave',function(){mark(selected||[]);});
+  });
+  root.querySelectorAll('tr.inter').forEach(function(row){
     var ids=row.dataset.features.split(',').map(Number);
     row.addEventListener('mouseenter',function(){mark(ids);});
     row.addEventListener('mouseleave',function(){mark(selected||[]);});
     row.addEventListener('click',function(){
-      document.querySelectorAll('tr.inter').forEach(function(r){r.classList.remove('sel');});
+      root.querySelectorAll('tr.inter').forEach(function(r){r.classList.remove('sel');});
       if(selected&&selected.join()===ids.join()){selected=null;}else{selected=ids;row.classList.add('sel');}
       mark(selected||[]);
     });
   });
-  var first=document.querySelector('tr.inter');
+  var first=root.querySelector('tr.inter');
   if(first){first.click();}
 })();
 """
@@ -170,6 +247,10 @@ def _text_html(expl: Explanation) -> str:
     return " ".join(seg(i, f) for i, f in enumerate(expl.features))
 
 
+#: Texts with more features than this scroll in a box of their own in the report.
+_LONG_TEXT = 150
+
+
 def _text_view(expl: Explanation) -> str:
     """The "Input" section of a text explanation: the text shaded by first-order value."""
     legend = (
@@ -178,7 +259,8 @@ def _text_view(expl: Explanation) -> str:
         f'<span style="background:{_rgba(-1, 1)}">lowers it</span>.'
         " Hover or click an interaction below to highlight its features together.</p>"
     )
-    return f'<h2>Input</h2>\n{legend}\n<div class="text" id="text">{_text_html(expl)}</div>'
+    long = " long" if expl.n > _LONG_TEXT else ""
+    return f'<h2>Input</h2>\n{legend}\n<div class="text{long}" id="text">{_text_html(expl)}</div>'
 
 
 #: The report's input section per application (``metadata["application"]``, default ``"text"``):
@@ -255,6 +337,7 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
 <h1>interspect explanation</h1>
 <div class="summary">{cards_html}</div>
 {input_view(expl)}{extra}
+{_force_section(expl)}
 <h2>Top interactions ({html.escape(expl.index)}, order ≤ {expl.order})</h2>
 <table id="interactions"><thead><tr><th>#</th><th>features</th><th>order</th><th>value</th><th></th></tr></thead>
 <tbody>{_interaction_rows(expl.top(k))}</tbody></table>
@@ -269,6 +352,33 @@ not used for fitting.</p>
 <script>{_JS}</script>
 </body></html>
 """
+
+
+_INLINE_IDS = itertools.count(1)
+
+
+def _scope_css(css: str, scope: str) -> str:
+    """Prefix every selector of ``css`` (flat rules only) with ``scope``; ``body`` becomes it."""
+    out = []
+    for rule in css.split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        scoped = [scope if sel.strip() == "body" else f"{scope} {sel.strip()}" for sel in selectors.split(",")]
+        out.append(",".join(scoped) + "{" + body + "}")
+    return "".join(out)
+
+
+def render_inline(expl: Explanation, *, k: int = 15) -> str:
+    """The report's content as one ``<div>`` for a notebook cell: its styles and script apply to
+    that ``<div>`` only, so several explanations can be shown on one page."""
+    page = render_html(expl, k=k)
+    body = page.split("<body>", 1)[1].rsplit("</body>", 1)[0]
+    uid = f"interspect-report-{next(_INLINE_IDS)}"
+    return (
+        f'<div class="interspect-report" id="{uid}"><style>{_scope_css(_CSS, "#" + uid)}</style>'
+        f"{body}</div>"
+    )
 
 
 def _pyplot() -> Any:

@@ -298,6 +298,50 @@ class HFCausalLM(_HFModel):
                     out[rows, j] = [sum(r) for r in self._logprob_rows(seqs, wanted)]
         return out
 
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character range ``(start, end)`` in ``text`` of each of its tokens as a continuation.
+
+        From decoding growing token prefixes; a token that ends inside a character (byte-level
+        tokenizers split some) extends to the next clean character boundary.
+        """
+        ids = self._continuation_ids(text)
+        ends: list[int | None] = []
+        for j in range(1, len(ids) + 1):
+            piece = self.tokenizer.decode(ids[:j])
+            ends.append(len(piece) if text.startswith(piece) else None)
+        ends[-1] = len(text)  # check_continuation guarantees the whole decodes back to text
+        out: list[tuple[int, int]] = []
+        start = 0
+        for j in range(len(ids)):
+            end = next(e for e in ends[j:] if e is not None)
+            out.append((start, end))
+            if ends[j] is not None:
+                start = ends[j]
+        return out
+
+    def continuation_token_logprobs(
+        self, prompts: Sequence[str], continuation: str, positions: Sequence[int]
+    ) -> np.ndarray:
+        """``(len(prompts), len(positions))``: teacher-forced ``log p`` of the continuation's
+        tokens at ``positions`` (token indices), each conditioned on the prompt and every
+        continuation token before it. Tokens after the last position are never run."""
+        torch = self._torch
+        c = self._continuation_ids(continuation)
+        positions = [int(q) for q in positions]
+        if not positions or min(positions) < 0 or max(positions) >= len(c):
+            raise ValueError(
+                f"positions must be token indices 0..{len(c) - 1} of the continuation, got {positions}"
+            )
+        head = c[: max(positions) + 1]
+        enc = [self.encode(p) for p in prompts]
+        out = np.empty((len(prompts), len(positions)))
+        with torch.inference_mode():
+            for rows in self._groups([len(e) + len(head) for e in enc]):
+                seqs = [enc[i] + head for i in rows]
+                wanted = [[(len(enc[i]) + q, head[q]) for q in positions] for i in rows]
+                out[rows] = self._logprob_rows(seqs, wanted)
+        return out
+
     def _groups(self, lengths: Sequence[int]) -> list[list[int]]:
         """Split a batch so that no forward pass needs more than ~``attention_budget`` bytes of
         attention scores (B x heads x L x L floats): long texts go a few rows at a time."""

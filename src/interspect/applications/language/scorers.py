@@ -2,6 +2,8 @@
 
 - :class:`LogProbScorer` — teacher-forced ``Σ_t log p(target_t | prompt, target_<t)``; the target
   defaults to the model's own greedy answer on the unmasked input (generated once).
+- :class:`SpanLogProbScorer` — the same sum over only the answer tokens of one span of it (a
+  sentence, a name), still conditioned on all the answer before them.
 - :class:`MarginScorer` — ``log p(a | prompt) − log p(b | prompt)`` for two label continuations,
   e.g. ``" positive"``/``" negative"`` or ``"True"``/``"False"``.
 - :class:`ClassLogitScorer` — a sequence classifier's logit for one class.
@@ -14,7 +16,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["LogProbScorer", "MarginScorer", "ClassLogitScorer", "ScorerName"]
+__all__ = [
+    "LogProbScorer",
+    "SpanLogProbScorer",
+    "MarginScorer",
+    "ClassLogitScorer",
+    "ScorerName",
+    "resolve_span",
+]
 
 ScorerName = Literal["auto", "logprob", "margin", "class_logit"]
 
@@ -42,6 +51,94 @@ class LogProbScorer:
 
     def describe(self) -> dict:
         return {"scorer": self.name, "target": self.target}
+
+
+def resolve_span(target: str, span: str | Sequence[int]) -> tuple[int, int]:
+    """The character range ``(start, end)`` of ``span`` in the answer ``target``.
+
+    ``span`` is a substring of ``target`` (it must occur exactly once) or a ``(start, end)``
+    character range with ``0 <= start < end <= len(target)``.
+
+    Examples
+    --------
+    >>> resolve_span("It is Paris. Paris is big.", "is big")
+    (19, 25)
+    >>> resolve_span("It is Paris.", (6, 11))
+    (6, 11)
+    """
+    if isinstance(span, str):
+        if not span:
+            raise ValueError("span must be a non-empty part of the answer, got ''")
+        count = target.count(span)
+        if count != 1:
+            where = "does not occur" if count == 0 else f"occurs {count} times"
+            raise ValueError(
+                f"span={span!r} {where} in the answer {target!r}; give a substring that occurs "
+                "once, or a character range (start, end)"
+            )
+        start = target.index(span)
+        return start, start + len(span)
+    try:
+        start, end = (int(v) for v in span)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"span must be a substring of the answer or a (start, end) character range, got {span!r}"
+        ) from None
+    if not 0 <= start < end <= len(target):
+        raise ValueError(
+            f"span=({start}, {end}) is not a character range of the answer (need 0 <= start < "
+            f"end <= {len(target)}, the answer's length): {target!r}"
+        )
+    return start, end
+
+
+class SpanLogProbScorer:
+    """Teacher-forced log-probability of the answer tokens that overlap one span of ``target``.
+
+    The whole answer is fed after each prompt; only the tokens overlapping characters
+    ``span = (start, end)`` are summed, so each is conditioned on the prompt and on all the answer
+    before it (as context-attribution tools score one sentence of a response). A span that cuts
+    through a token takes the whole token: :attr:`scored_text` says what was scored.
+
+    Examples
+    --------
+    >>> s = SpanLogProbScorer("It is Paris.", (6, 11))
+    >>> s.describe()
+    {'scorer': 'logprob', 'target': 'It is Paris.', 'span': [6, 11], 'span_text': 'Paris'}
+    """
+
+    name = "logprob"
+
+    def __init__(self, target: str, span: tuple[int, int]) -> None:
+        self.target = target
+        self.span = resolve_span(target, span)
+        self.positions: list[int] = []
+        self.scored_text = target[self.span[0] : self.span[1]]
+
+    def prepare(self, lm: Any) -> None:
+        lm.check_continuation(self.target, what="target")
+        if not hasattr(lm, "continuation_token_logprobs"):
+            raise ValueError(
+                f"span scoring needs per-token log-probabilities of the answer, which {lm.name} "
+                "does not give; use a local model (scorer='logprob' without span works)"
+            )
+        start, end = self.span
+        offsets = lm.token_offsets(self.target)
+        self.positions = [j for j, (a, b) in enumerate(offsets) if a < end and b > start]
+        self.scored_text = self.target[offsets[self.positions[0]][0] : offsets[self.positions[-1]][1]]
+
+    def score(self, lm: Any, prompts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        lp = np.asarray(lm.continuation_token_logprobs(prompts, self.target, self.positions))
+        return lp.sum(axis=1)
+
+    def describe(self) -> dict:
+        start, end = self.span
+        return {
+            "scorer": self.name,
+            "target": self.target,
+            "span": [start, end],
+            "span_text": self.target[start:end],
+        }
 
 
 class MarginScorer:

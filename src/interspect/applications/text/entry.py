@@ -25,6 +25,13 @@ def _describe_output(settings: dict[str, Any]) -> str:
         return f"logp({labels[0]!r}) − logp({labels[1]!r})"
     if scorer == "class_logit":
         return f"logit of class {target!r}"
+    if settings.get("span") is not None:
+        start, end = settings["span"]
+        scored = settings.get("span_scored", settings.get("span_text"))
+        return (
+            f"log-probability of {scored!r}, characters {start}-{end} of the answer {target!r} "
+            "(each token teacher-forced after the answer before it)"
+        )
     return f"log-probability of the answer {target!r}"
 
 
@@ -49,6 +56,7 @@ def explain_text(
     progress: ProgressArg = False,
     executor: str | Executor | None = None,
     device: str = "cpu",
+    span: str | tuple[int, int] | None = None,
 ) -> Explanation:
     """Explain a language model's output on ``text`` by the segments whose interactions drive it.
 
@@ -73,6 +81,10 @@ def explain_text(
         reuses them.
     executor : "serial" or executor, optional
         Where the model runs (see :mod:`interspect.queries.executors`).
+    span : str or (int, int), optional
+        Explain only part of the generated answer: a substring of it (occurring once) or a
+        ``(start, end)`` character range. The output is then the log-probability of those answer
+        tokens, teacher-forced after the rest of the answer before them (scorer ``logprob``).
 
     Returns
     -------
@@ -98,6 +110,8 @@ def explain_text(
     # One open cache serves the model outputs (the query layer) and the generated target (memo).
     store = cache if isinstance(cache, QueryCache) or cache is None else QueryCache(cache)
     options: dict[str, Any] = {"question": question, "unit": unit, "masking": masking, "memo": store}
+    if span is not None:
+        options["span"] = span
     try:
         if task is not None:
             vf = TextValueFunction.for_task(task, lm, text, **options)
@@ -125,4 +139,6 @@ def _explain_vf(vf: Any, model: Any, unit: Any, question: str | None, task: str 
         "task": task,
         "value_function": settings,
     }
+    if settings.get("span") is not None:
+        meta["span"] = settings["span"]
     return explain(vf, vf.n, features=[s.text for s in vf.segments], metadata=meta, **kwargs)

@@ -21,6 +21,7 @@ from interspect.applications.language.scorers import (
     LogProbScorer,
     MarginScorer,
     ScorerName,
+    SpanLogProbScorer,
 )
 from interspect.applications.text.masking import Masking, PromptBuilder, resolve_replacement
 from interspect.applications.text.segment import Segment, Unit, segment
@@ -113,6 +114,9 @@ class TextValueFunction:
         Text the assistant's answer starts with (causal LMs), e.g. ``"This review is"``.
     max_new_tokens : int
         Length limit of the generated default target.
+    span : str, (int, int) or None
+        ``logprob`` only: score just this part of the target (a substring occurring once, or a
+        ``(start, end)`` character range), teacher-forced after the target's text before it.
 
     Attributes
     ----------
@@ -151,6 +155,7 @@ class TextValueFunction:
         batch_size: int = 16,
         answer_prefix: str = "",
         max_new_tokens: int = 32,
+        span: str | Sequence[int] | None = None,
     ) -> None:
         if isinstance(lm, str):
             from interspect.applications.language.backends import load
@@ -190,6 +195,12 @@ class TextValueFunction:
         )
         self._memo = memo if isinstance(memo, QueryCache) or memo is None else QueryCache(memo)
         self.stats = {"computed": 0, "prompts": 0}
+        if span is not None and self.scorer_name != "logprob":
+            raise ValueError(
+                f"span= selects part of a generated answer to score; it needs scorer='logprob', "
+                f"not {self.scorer_name!r}"
+            )
+        self._span = span
         self.scorer, self.target = self._make_scorer(labels, target)
         self.identity = identity_hash(self._settings())
         self._full: float | None = None
@@ -206,7 +217,7 @@ class TextValueFunction:
                 target = self._generate_target()
             if not isinstance(target, str):
                 raise TypeError(f"target must be a str for scorer='logprob', got {type(target).__name__}")
-            scorer = LogProbScorer(target)
+            scorer = LogProbScorer(target) if self._span is None else SpanLogProbScorer(target, self._span)
             scorer.prepare(lm)
             return scorer, target
         if target is None:
@@ -365,6 +376,8 @@ class TextValueFunction:
             "identity": getattr(self, "identity", None),
         }
         d.update(self.scorer.describe())
+        if isinstance(self.scorer, SpanLogProbScorer):
+            d["span_scored"] = self.scorer.scored_text  # whole tokens: may extend the span a little
         return d
 
     def __repr__(self) -> str:
