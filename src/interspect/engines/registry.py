@@ -203,9 +203,9 @@ def check_budget(method: str, n: int, budget: int, max_degree: int = DEFAULT_MAX
 
     Examples
     --------
-    >>> check_budget("proxyspex", 40, 10**9)  # doctest: +ELLIPSIS
+    >>> check_budget("proxyspex", 40, 10**12)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: method='proxyspex' with budget=1,000,000,000 at n=40 would need at least ... GiB of memory, ...
+    ValueError: method='proxyspex' with budget=1,000,000,000,000 at n=40 would need at least ... GiB of memory, ...
     """
     budget = check_positive_int(budget, "budget")
     spec = get_method(method)

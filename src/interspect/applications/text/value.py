@@ -248,7 +248,9 @@ class TextValueFunction:
             template=template,
         )
         self._memo = memo if isinstance(memo, QueryCache) or memo is None else QueryCache(memo)
-        self.stats = {"computed": 0, "prompts": 0, "scored": 0, "floored": 0, "all_floored": 0}
+        self.stats = {"computed": 0, "prompts": 0}
+        if callable(getattr(lm, "last_floored", None)):  # a backend that floors missing log-probs
+            self.stats.update(scored=0, floored=0, all_floored=0)
         self._full_prompt = self._builder.prompt(np.ones(self.n, dtype=np.uint8))
         self.scorer, self.target = self._make_scorer(labels, target)
         self.identity = identity_hash(self._settings())
@@ -478,7 +480,7 @@ class TextValueFunction:
         """Count the rows whose score rests on a floor (a label the server did not return among
         its top tokens) and stop when the scores would be meaningless."""
         get = getattr(self.lm, "last_floored", None)
-        shares = get() if callable(get) else None
+        shares = get() if callable(get) and "scored" in self.stats else None
         if shares is None or len(shares) != len(chunk):
             return
         st = self.stats
