@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,17 @@ _JSON_FORMAT = "interspect.spectrum/1"
 
 
 def _normalise_key(key: Any, n: int) -> tuple[int, ...]:
-    try:
-        items = [int(i) for i in key]
-    except TypeError as exc:
-        raise TypeError(f"spectrum keys must be tuples of feature indices, got {key!r}") from exc
-    k = tuple(sorted(items))
+    # A string would iterate as digits ("12" -> (1, 2)) and a float would truncate (0.9 -> 0):
+    # only integers are feature indices.
+    if isinstance(key, str | bytes) or not isinstance(key, Iterable):
+        raise TypeError(f"spectrum keys must be tuples of feature indices, got {key!r}")
+    items = list(key)
+    for i in items:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(
+                f"spectrum key {key!r} holds {i!r}; feature indices must be integers"
+            )
+    k = tuple(sorted(int(i) for i in items))
     if len(set(k)) != len(k):
         raise ValueError(f"spectrum key {key!r} repeats a feature index")
     if k and (k[0] < 0 or k[-1] >= n):
@@ -78,6 +85,8 @@ class Spectrum:
         merged: dict[tuple[int, ...], float] = {}
         for key, value in fourier.items():
             k = _normalise_key(key, self._n)
+            if isinstance(value, bool | str | bytes) or not isinstance(value, numbers.Real | np.ndarray):
+                raise TypeError(f"fourier coefficient for {k} must be a real number, got {value!r}")
             v = float(value)
             if not math.isfinite(v):
                 raise ValueError(f"fourier coefficient for {k} is not finite ({v!r})")
@@ -279,21 +288,66 @@ class Spectrum:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Spectrum:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; nothing is coerced: one ``ValueError`` names the first bad
+        or missing field.
+
+        Examples
+        --------
+        >>> Spectrum.from_dict({"format": "interspect.spectrum/1", "n": 2, "terms": [[[0], 1.5]]})
+        Spectrum(n=2, terms=1, degree=1, n_queries=0)
+        >>> Spectrum.from_dict({"format": "interspect.spectrum/1", "n": 2, "terms": [["01", 1.5]]})
+        Traceback (most recent call last):
+        ValueError: field 'terms', entry 0: the features must be a list of integer indices, got '01'
+        """
         if not isinstance(data, Mapping) or data.get("format") != _JSON_FORMAT:
             raise ValueError(f"not an interspect spectrum (expected 'format': {_JSON_FORMAT!r})")
-        return cls(
-            {tuple(k): v for k, v in data["terms"]}, data["n"], n_queries=data.get("n_queries", 0)
-        )
+        for field in ("n", "terms"):
+            if field not in data:
+                raise ValueError(f"field {field!r} is missing")
+        n, terms, n_queries = data["n"], data["terms"], data.get("n_queries", 0)
+        for field, value in (("n", n), ("n_queries", n_queries)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (field == "n"):
+                raise ValueError(f"field {field!r} must be an integer >= {int(field == 'n')}, got {value!r}")
+        if not isinstance(terms, list):
+            raise ValueError(f"field 'terms' must be a list of [features, value] pairs, got {type(terms).__name__}")
+        fourier: dict[tuple[int, ...], float] = {}
+        for j, term in enumerate(terms):
+            where = f"field 'terms', entry {j}"
+            if not isinstance(term, list | tuple) or len(term) != 2:
+                raise ValueError(f"{where} must be a pair [features, value], got {term!r}")
+            key, value = term
+            if not isinstance(key, list | tuple) or any(isinstance(i, bool) or not isinstance(i, int) for i in key):
+                raise ValueError(f"{where}: the features must be a list of integer indices, got {key!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{where}: the value must be a finite number, got {value!r}")
+            k = tuple(sorted(key))
+            if k in fourier:
+                raise ValueError(f"{where}: the features {list(key)} appear twice")
+            if len(set(k)) != len(k) or (k and (k[0] < 0 or k[-1] >= n)):
+                raise ValueError(f"{where}: the features {list(key)} must be distinct indices in 0..{n - 1}")
+            fourier[k] = float(value)
+        return cls(fourier, n, n_queries=n_queries)
 
     def to_json(self, path: str | PathLike[str]) -> None:
         """Write the spectrum to ``path`` as JSON; lossless (``from_json`` gives an equal object)."""
-        Path(path).write_text(json.dumps(self.to_dict()))
+        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False))
 
     @classmethod
     def from_json(cls, path: str | PathLike[str]) -> Spectrum:
-        """Read a spectrum written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a spectrum written by :meth:`to_json`; a bad file gives one ``ValueError`` that
+        names the file and the field."""
+        raw = Path(path).read_bytes()
+        shown = repr(str(path))
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{shown} is not UTF-8 text (byte offset {exc.start}); expected JSON") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{shown} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{shown}: {exc}") from None
 
     # ------------------------------------------------------------------ shapiq
     def to_shapiq(self, index: str = "Moebius", order: int | None = None) -> Any:

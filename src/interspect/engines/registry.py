@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import check_n, check_positive_int, check_seed
+from interspect.core.validation import check_memory, check_n, check_positive_int, check_seed
 from interspect.engines.exact import MAX_EXACT_N
 from interspect.queries.layer import Queries, as_queries
 from interspect.queries.progress import ProgressArg
@@ -85,6 +85,9 @@ class MethodSpec:
         The method returns first-order scores only (removal ranks by them).
     summary : str
         One line for help texts.
+    memory : callable, optional
+        ``memory(n, budget, max_degree) -> bytes``: a lower estimate of the method's peak memory;
+        :func:`check_budget` refuses a budget that would need more than the machine has.
     """
 
     name: str
@@ -92,6 +95,7 @@ class MethodSpec:
     min_budget: Callable[[int, int], int]
     first_order: bool = False
     summary: str = ""
+    memory: Callable[[int, int, int], float] | None = None
 
 
 def _exact(value_fn: Queries, n: int, budget: int, *, seed: Any, max_degree: int) -> Spectrum:
@@ -146,20 +150,39 @@ def _exact_min(n: int, max_degree: int) -> int:
     return 2**n
 
 
+def _spex_memory(n: int, budget: int, max_degree: int) -> float:
+    from interspect.engines.spex import spex_memory
+
+    return spex_memory(n, budget, max_degree)
+
+
+def _proxyspex_memory(n: int, budget: int, max_degree: int) -> float:
+    from interspect.engines.proxy import proxyspex_memory
+
+    return proxyspex_memory(n, budget)
+
+
+def _baseline_memory(n: int, budget: int, max_degree: int) -> float:
+    from interspect.engines.baselines._common import sampling_memory
+
+    return sampling_memory(n, budget)
+
+
 def _registry() -> dict[str, MethodSpec]:
+    base = _baseline_memory
     methods = [
         MethodSpec("exact", _exact, _exact_min, summary="all 2^n masks, the exact spectrum (n <= 20)"),
-        MethodSpec("spex", _spex, _spex_min, summary="SPEX: coded subsampling + peeling (scales to huge n)"),
-        MethodSpec("proxyspex", _proxyspex, lambda n, d: 8, summary="ProxySPEX: tree proxy on random masks"),
-        MethodSpec("lime", partial(_baseline, "lime", None), lambda n, d: 2, True, "LIME (linear, local kernel)"),
-        MethodSpec("kernelshap", partial(_baseline, "kernelshap", None), partial(_coefficients_min, 1), True, "KernelSHAP (Shapley values)"),
-        MethodSpec("banzhaf", partial(_baseline, "banzhaf", None), partial(_coefficients_min, 1), True, "Banzhaf values by regression"),
+        MethodSpec("spex", _spex, _spex_min, summary="SPEX: coded subsampling + peeling (scales to huge n)", memory=_spex_memory),
+        MethodSpec("proxyspex", _proxyspex, lambda n, d: 8, summary="ProxySPEX: tree proxy on random masks", memory=_proxyspex_memory),
+        MethodSpec("lime", partial(_baseline, "lime", None), lambda n, d: 2, True, "LIME (linear, local kernel)", base),
+        MethodSpec("kernelshap", partial(_baseline, "kernelshap", None), partial(_coefficients_min, 1), True, "KernelSHAP (Shapley values)", base),
+        MethodSpec("banzhaf", partial(_baseline, "banzhaf", None), partial(_coefficients_min, 1), True, "Banzhaf values by regression", base),
     ]
     for k in (2, 3, 4):
         methods += [
-            MethodSpec(f"fbii{k}", partial(_baseline, "faith_banzhaf", k), partial(_coefficients_min, k), summary=f"Faith-Banzhaf interactions, order {k}"),
-            MethodSpec(f"fsii{k}", partial(_baseline, "faith_shapley", k), partial(_coefficients_min, k), summary=f"Faith-Shapley interactions, order {k}"),
-            MethodSpec(f"stii{k}", partial(_baseline, "shapley_taylor", k), partial(_stii_min, k), summary=f"Shapley-Taylor interactions, order {k}"),
+            MethodSpec(f"fbii{k}", partial(_baseline, "faith_banzhaf", k), partial(_coefficients_min, k), summary=f"Faith-Banzhaf interactions, order {k}", memory=base),
+            MethodSpec(f"fsii{k}", partial(_baseline, "faith_shapley", k), partial(_coefficients_min, k), summary=f"Faith-Shapley interactions, order {k}", memory=base),
+            MethodSpec(f"stii{k}", partial(_baseline, "shapley_taylor", k), partial(_stii_min, k), summary=f"Shapley-Taylor interactions, order {k}", memory=base),
         ]
     return {m.name: m for m in methods}
 
@@ -179,11 +202,22 @@ def get_method(name: Any) -> MethodSpec:
 
 
 def check_budget(method: str, n: int, budget: int, max_degree: int = DEFAULT_MAX_DEGREE) -> int:
-    """Raise one clear error when ``budget`` is below what ``method`` needs at ``n`` features."""
+    """Raise one clear error when ``budget`` is below what ``method`` needs at ``n`` features, or
+    so large that the run would need more memory than the machine has.
+
+    Examples
+    --------
+    >>> check_budget("proxyspex", 40, 10**12)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: method='proxyspex' with budget=1,000,000,000,000 at n=40 would need at least ... GiB of memory, ...
+    """
     budget = check_positive_int(budget, "budget")
-    need = get_method(method).min_budget(n, max_degree)
+    spec = get_method(method)
+    need = spec.min_budget(n, max_degree)
     if budget < need:
         raise ValueError(f"method={method!r} needs budget >= {need} at n={n}, got budget={budget}")
+    if spec.memory is not None:
+        check_memory(spec.memory(n, budget, max_degree), f"method={method!r} with budget={budget:,} at n={n}")
     return budget
 
 

@@ -118,6 +118,10 @@ def _add_explain(sub: Any) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_span_options(p)
+    api = p.add_argument_group("OpenAI-compatible endpoints (--model openai:MODEL@URL)")
+    api.add_argument("--timeout", type=float, default=None, help="seconds per request (default: 60)")
+    api.add_argument("--retries", type=int, default=None, help="retries of a failed request on HTTP 429/5xx, timeouts, lost connections (default: 4)")
+    api.add_argument("--concurrency", type=int, default=None, help="requests in flight at once (default: 8)")
     p.set_defaults(func=run_explain)
 
 
@@ -144,20 +148,148 @@ def _span_arg(args: argparse.Namespace) -> str | tuple[int, int] | None:
 
 def _read_text(args: argparse.Namespace) -> str:
     if args.text is not None:
+        try:
+            args.text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UserError(
+                f"--text is not UTF-8: character {exc.start} comes from an undecodable byte; "
+                "give UTF-8 text (or --file with a UTF-8 file)"
+            ) from None
         return args.text
     if args.file is not None:
         try:
-            return Path(args.file).read_text(encoding="utf-8")
+            data = Path(args.file).read_bytes()
         except OSError as exc:
             raise UserError(f"cannot read --file {args.file!r}: {exc.strerror}") from exc
+        return _decode(data, f"--file {args.file!r}")
     if sys.stdin is None or sys.stdin.isatty():
         raise UserError("no input: give --text, --file, or pipe the text on standard input")
-    return sys.stdin.read()
+    stream = getattr(sys.stdin, "buffer", None)
+    return sys.stdin.read() if stream is None else _decode(stream.read(), "standard input")
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{where} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "convert it, e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+
+
+_OUT_FILES = ("explanation.json", "spectrum.json", "report.html")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that could not take the results, before anything is computed."""
+    shown = repr(str(out))
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {shown} exists and is not a directory; give a directory path")
+    if out.is_dir():
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise UserError(f"--out {shown} is not writable; give another directory")
+        for name in _OUT_FILES:
+            f = out / name
+            if f.exists() and (f.is_dir() or not os.access(f, os.W_OK)):
+                raise UserError(f"--out {shown}: {name} exists and cannot be overwritten")
+        return
+    # The directory is made at the end; its nearest existing parent must let us make it.
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {shown} cannot be created: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {shown} cannot be created: {str(parent)!r} is not writable")
+
+
+def _open_cache(args: argparse.Namespace) -> Any:
+    """The query cache the run will use (opened now: a bad file is refused before the model loads)."""
+    if args.no_cache:
+        return None
+    from interspect.queries.cache import QueryCache
+
+    path = args.cache or default_cache_path()
+    try:
+        return QueryCache(path)
+    except (OSError, ValueError) as exc:
+        text = str(exc)
+        raise UserError(text if "cache=" in text else f"--cache {path!r}: {text}") from None
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"timeout": args.timeout, "max_retries": args.retries, "concurrency": args.concurrency}
+    options = {k: v for k, v in given.items() if v is not None}
+    if options and not str(args.model).startswith("openai:"):
+        flags = ", ".join("--" + {"max_retries": "retries"}.get(k, k) for k in options)
+        raise UserError(f"{flags} apply to --model openai:MODEL@URL only, not to {args.model!r}")
+    import math
+
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UserError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.retries is not None and args.retries < 0:
+        raise UserError(f"--retries must be >= 0, got {args.retries}")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UserError(f"--concurrency must be >= 1, got {args.concurrency}")
+    return options
+
+
+def _write_results(expl: Any, out: Path, cache: Any) -> Path:
+    """Write the three result files to ``out``; if that fails after all, to a fresh temporary
+    directory, and say so (the run's model outputs are never thrown away)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_files(expl, out)
+        return out
+    except OSError as exc:
+        import tempfile
+
+        reason = exc.strerror or str(exc)
+        where = (
+            f"the model outputs are in the cache {str(cache.path)!r}: a rerun with a writable --out computes nothing again"
+            if cache is not None and not cache.read_only else "the run had no cache"
+        )
+        try:
+            spare = Path(tempfile.mkdtemp(prefix="interspect-out-"))
+            _write_files(expl, spare)
+        except OSError:
+            raise UserError(f"cannot write the results to --out {str(out)!r} ({reason}); {where}") from None
+        raise UserError(
+            f"cannot write the results to --out {str(out)!r} ({reason}); they are in {str(spare)!r} instead, and {where}"
+        ) from None
+
+
+def _write_files(expl: Any, out: Path) -> None:
+    expl.to_json(out / "explanation.json")
+    expl.spectrum.to_json(out / "spectrum.json")
+    expl.to_html(out / "report.html")
+
+
+def format_floored(floors: dict[str, Any] | None) -> str | None:
+    """The summary line about floored scores (None when the backend never floors).
+
+    Examples
+    --------
+    >>> format_floored({"scored": 71, "floored": 3, "all_floored": 1, "share": 0.0423})
+    "floored scores: 3 of 71 computed outputs (4.2%) rest on a label not among the server's top tokens (1 on no label at all)"
+    """
+    if not floors:
+        return None
+    if not floors["scored"]:
+        return "floored scores: not measured (no output was computed in this run)"
+    line = (
+        f"floored scores: {floors['floored']} of {floors['scored']} computed outputs "
+        f"({100 * floors['share']:.1f}%) rest on a label not among the server's top tokens"
+    )
+    if floors["all_floored"]:
+        line += f" ({floors['all_floored']} on no label at all)"
+    return line
 
 
 def run_explain(args: argparse.Namespace) -> int:
     from interspect.applications.text.entry import explain_text
-    from interspect.interface.report import format_table
+    from interspect.interface.report import format_r2, format_table
 
     text = _read_text(args)
     if not text.strip():
@@ -174,55 +306,61 @@ def run_explain(args: argparse.Namespace) -> int:
                 f"--labels needs exactly two comma-separated continuations, got {args.labels!r}"
             )
         labels = (parts[0], parts[1])
-    cache = None if args.no_cache else (args.cache or default_cache_path())
-    expl = explain_text(
-        text,
-        question=args.question,
-        model=args.model,
-        unit=args.unit,
-        scorer=args.scorer,
-        labels=labels,
-        task=args.task,
-        masking=args.masking,
-        method=args.method,
-        budget=args.budget,
-        max_degree=args.max_degree,
-        index=args.index,
-        order=args.order,
-        cache=cache,
-        seed=args.seed,
-        n_test=args.n_test,
-        progress=not args.no_progress,
-        device=args.device,
-        span=_span_arg(args),
-    )
+    options = _model_options(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    expl.to_json(out / "explanation.json")
-    expl.spectrum.to_json(out / "spectrum.json")
-    expl.to_html(out / "report.html")
+    _check_out(out)
+    cache = _open_cache(args)
+    args._open_cache = cache  # for main's messages about what is kept
+    try:
+        expl = explain_text(
+            text,
+            question=args.question,
+            model=args.model,
+            unit=args.unit,
+            scorer=args.scorer,
+            labels=labels,
+            task=args.task,
+            masking=args.masking,
+            method=args.method,
+            budget=args.budget,
+            max_degree=args.max_degree,
+            index=args.index,
+            order=args.order,
+            cache=cache,
+            seed=args.seed,
+            n_test=args.n_test,
+            progress=not args.no_progress,
+            device=args.device,
+            model_options=options,
+            span=_span_arg(args),
+        )
+        written = _write_results(expl, out, cache)
+    finally:
+        if cache is not None:
+            cache.close()
     meta = expl.metadata
-    r2 = meta.get("faithfulness_r2")
     print(
         f"model {meta.get('model')} | method {meta['method']} ({meta['method_reason']}) | n = {expl.n} features"
     )
-    print(
-        f"queries: {meta['n_queries']} for fitting + {meta['n_test']} for testing; "
-        f"{meta.get('n_model_calls')} computed by the model, {meta.get('n_from_cache')} from the cache"
-    )
+    counts = f"{meta.get('n_model_calls')} computed by the model"
+    if cache is not None:
+        counts += f", {meta.get('n_from_cache')} from the cache"
+    if meta.get("n_duplicates"):
+        counts += f", {meta['n_duplicates']} repeated masks answered once"
+    print(f"queries: {meta['n_queries']} for fitting + {meta['n_test']} for testing; {counts}")
+    floored = format_floored(meta.get("floored"))
+    if floored:
+        print(floored)
     print(
         f"unmasked output: {expl.full_output:.4f}"
         + (f" = {meta['output']}" if meta.get("output") else "")
     )
-    print(
-        f"faithfulness R² on {meta['n_test']} fresh masks: "
-        + (f"{r2:.3f}" if r2 is not None else "not measured")
-    )
+    print(f"faithfulness R² on {meta['n_test']} fresh masks: {format_r2(meta)}")
     print()
     print(format_table(expl, args.top))
     print()
     print(
-        f"report: {out / 'report.html'}  (also explanation.json, spectrum.json)  [{meta['seconds']:.1f} s]"
+        f"report: {written / 'report.html'}  (also explanation.json, spectrum.json)  [{meta['seconds']:.1f} s]"
     )
     return 0
 
@@ -372,10 +510,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    import warnings
+
+    def one_line_warning(message: Any, category: Any, *rest: Any, **kw: Any) -> None:
+        print(f"interspect: warning: {_one_line(message) if isinstance(message, BaseException) else str(message).splitlines()[0]}", file=sys.stderr)
+
+    shown = warnings.showwarning
+    if not args.debug:
+        warnings.showwarning = one_line_warning
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("interspect: interrupted (model outputs computed so far are in the cache)", file=sys.stderr)
+        cache = getattr(args, "_open_cache", "unknown")
+        kept = (
+            "model outputs computed so far are in the cache; a rerun resumes"
+            if cache == "unknown" or (cache is not None and not cache.read_only)
+            else "no cache: model outputs computed so far are not kept"
+        )
+        print(f"interspect: interrupted ({kept})", file=sys.stderr)
         return 130
     except Exception as exc:
         if args.debug:
@@ -394,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        warnings.showwarning = shown
 
 
 def _is_internal(exc: BaseException) -> bool:

@@ -8,6 +8,8 @@ the progress bar cover the whole run (fit, the unmasked output and the test mask
 
 from __future__ import annotations
 
+import math
+import numbers
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +39,10 @@ from interspect.queries.executors import Executor
 from interspect.queries.layer import DEDUP_MAX_N, Queries
 from interspect.queries.progress import Progress, ProgressArg
 
-__all__ = ["explain", "validate_common"]
+__all__ = ["explain", "validate_common", "R2_UNDEFINED"]
+
+#: ``metadata["faithfulness_note"]`` when the test outputs are constant and not reproduced.
+R2_UNDEFINED = "undefined (constant output)"
 
 Method = Literal[
     "auto", "proxyspex", "spex", "exact", "lime", "kernelshap", "banzhaf",
@@ -46,9 +51,12 @@ Method = Literal[
 
 
 def validate_common(
-    method: str, budget: int | None, max_degree: int, index: str, order: int, n_test: int
+    method: str, budget: int | None, max_degree: int, index: str, order: int, n_test: int,
+    *, seed: Any = DEFAULT_SEED,
 ) -> None:
-    """The checks every ``explain_*`` entry point makes before it loads or calls anything."""
+    """The checks every ``explain_*`` entry point makes before it loads or calls anything (the
+    seed by the one rule of :func:`~interspect.core.validation.check_seed`)."""
+    check_seed(seed)
     if method != AUTO:
         get_method(method)
     if budget is not None:
@@ -102,7 +110,7 @@ def explain(
         Seeds the method and, through its own generator, the test masks.
     n_test : int
         Fresh random masks for the faithfulness R² (0 skips it; costs ``n_test`` extra queries).
-    progress : bool or callable
+    progress : bool, callable or Progress
         ``True``: a progress bar with ETA over model queries (and the engine's stages); a callable
         is called as ``progress(stage, done, total)``.
     cache : str, Path or QueryCache, optional
@@ -123,18 +131,20 @@ def explain(
     ((1, 4), 'exact')
     """
     n = check_n(n)
-    validate_common(method, budget, max_degree, index, order, n_test)
-    check_seed(seed)
+    validate_common(method, budget, max_degree, index, order, n_test, seed=seed)
     if features is None:
         features = [f"x{i}" for i in range(n)]
     features = [str(f) for f in features]
     if len(features) != n:
         raise ValueError(f"features has {len(features)} labels, expected n={n}")
     reason = "chosen by the caller"
+    # A caller may hand over its own Progress (e.g. to put an HTTP backend's retries on the bar).
+    prog = progress if isinstance(progress, Progress) else Progress(progress)
     if method == AUTO:
         method, reason = choose_method(n, budget, max_degree)
-        if progress:
+        if prog.enabled:
             print(f"interspect: method={method!r} ({reason})", file=sys.stderr)
+    prog.label = prog.label or method
     if budget is None:
         budget = default_budget(n, method, max_degree)
     check_budget(method, n, budget, max_degree)
@@ -142,7 +152,7 @@ def explain(
     tests_seed = seed_of_test_masks(seed)
     queries = Queries(
         value_fn, n, cache=cache, executor=executor, batch_size=batch_size,
-        progress=Progress(progress, method), dedup=n <= DEDUP_MAX_N,
+        progress=prog, dedup=n <= DEDUP_MAX_N,
     )
     queries.expect(fit_rows + 1 + (n_test if n_test >= 2 else 0))
     start = time.perf_counter()
@@ -153,6 +163,11 @@ def explain(
         r2 = faithfulness(spectrum, queries, n_test=n_test, seed=tests_seed) if n_test >= 2 else None
     finally:
         queries.close()
+    r2_note = None
+    if r2 is not None and not math.isfinite(r2):
+        # Zero-variance test outputs the surrogate does not reproduce: R² has no value (and
+        # -Infinity is not JSON); say why instead.
+        r2, r2_note = None, R2_UNDEFINED
     meta = {
         "method": method,
         "method_reason": reason,
@@ -160,8 +175,9 @@ def explain(
         "n_queries": int(spectrum.n_queries),
         "n_test": n_test,
         "faithfulness_r2": r2,
+        **({"faithfulness_note": r2_note} if r2_note else {}),
         "max_degree": max_degree,
-        "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
+        "seed": None if seed is None else int(seed) if isinstance(seed, numbers.Integral) else repr(seed),
         "fit_seconds": round(fit_seconds, 3),
         "seconds": round(time.perf_counter() - start, 3),
         "n_model_calls": queries.stats["computed"],

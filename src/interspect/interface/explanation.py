@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -15,6 +16,34 @@ from interspect.core.validation import check_positive_int
 __all__ = ["Explanation", "Interaction"]
 
 _FORMAT = "interspect.explanation/1"
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _read_json(path: str | PathLike[str]) -> Any:
+    """The JSON in ``path``; a file that is not UTF-8 JSON gives a ValueError naming it."""
+    raw = Path(path).read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not UTF-8 text (byte offset {exc.start}); expected JSON") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"field {exc.args[0]!r} is missing"
+    return str(exc)
 
 
 @dataclass(frozen=True)
@@ -154,8 +183,20 @@ class Explanation:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
+        """Inverse of :meth:`to_dict`; one ``ValueError`` naming the first bad or missing field."""
         if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
             raise ValueError(f"not an interspect explanation (expected 'format': {_FORMAT!r})")
+        for key, kind in (("features", list), ("spectrum", Mapping), ("index", str), ("order", int), ("full_output", (int, float, type(None)))):
+            if key not in data:
+                raise ValueError(f"field {key!r} is missing")
+            if not isinstance(data[key], kind) or isinstance(data[key], bool):
+                raise ValueError(f"field {key!r} has the wrong type ({type(data[key]).__name__})")
+        if data.get("metadata") is not None and not isinstance(data["metadata"], Mapping):
+            raise ValueError("field 'metadata' must be an object")
+        try:
+            spectrum = Spectrum.from_dict(data["spectrum"])
+        except ValueError as exc:
+            raise ValueError(f"field 'spectrum': {exc}") from None
         meta = dict(data.get("metadata") or {})
         for key in (
             "model",
@@ -171,22 +212,31 @@ class Explanation:
         spans = data.get("spans")
         return cls(
             features=list(data["features"]),
-            spectrum=Spectrum.from_dict(data["spectrum"]),
+            spectrum=spectrum,
             index=data["index"],
             order=int(data["order"]),
-            full_output=float(data["full_output"]),
+            full_output=float("nan") if data["full_output"] is None else float(data["full_output"]),
             text=data.get("text"),
             spans=[(int(a), int(b)) for a, b in spans] if spans is not None else None,
             metadata=meta,
         )
 
     def to_json(self, path: str | PathLike[str]) -> None:
-        """Write ``explanation.json`` (lossless: :meth:`from_json` gives an equal explanation)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        """Write ``explanation.json`` (lossless: :meth:`from_json` gives an equal explanation).
+
+        Strict JSON: a non-finite number in the metadata (which JSON cannot hold) is written as
+        null; the run's own undefined R² is null with the reason in ``faithfulness_note``.
+        """
+        Path(path).write_text(json.dumps(_strict(self.to_dict()), indent=1, allow_nan=False))
 
     @classmethod
     def from_json(cls, path: str | PathLike[str]) -> Explanation:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read an ``explanation.json``; a bad file gives one ``ValueError`` naming it and the field."""
+        data = _read_json(path)
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r}: {_reason(exc)}") from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Explanation):

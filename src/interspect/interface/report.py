@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from interspect.interface.explanation import Explanation, Interaction
 
-__all__ = ["render_html", "render_inline", "format_table", "network_layout", "plot_bar", "plot_network"]
+__all__ = ["render_html", "render_inline", "format_table", "format_r2", "network_layout", "plot_bar", "plot_network"]
 
 _POS = (214, 39, 40)  # red: raises the output
 _NEG = (31, 119, 180)  # blue: lowers it
@@ -33,6 +33,32 @@ def _fmt(x: Any, digits: int = 4) -> str:
     if isinstance(x, float):
         return "n/a" if math.isnan(x) else f"{x:.{digits}g}"
     return "n/a" if x is None else str(x)
+
+
+def format_r2(meta: dict[str, Any]) -> str:
+    """The faithfulness R² of a run's metadata as shown to people: the number, the reason it has
+    none (``faithfulness_note``, e.g. "undefined (constant output)"), or "not measured".
+
+    Examples
+    --------
+    >>> format_r2({"faithfulness_r2": 0.91234}), format_r2({"faithfulness_r2": None})
+    ('0.912', 'not measured')
+    >>> format_r2({"faithfulness_r2": None, "faithfulness_note": "undefined (constant output)"})
+    'undefined (constant output)'
+    """
+    r2 = meta.get("faithfulness_r2")
+    if r2 is not None:
+        return f"{float(r2):.3f}"
+    return str(meta.get("faithfulness_note") or "not measured")
+
+
+def _floored_card(meta: dict[str, Any]) -> tuple[str, str] | None:
+    floors = meta.get("floored")
+    if not isinstance(floors, dict):
+        return None
+    if not floors.get("scored"):
+        return ("floored scores", "not measured")
+    return ("floored scores", f"{100 * floors['share']:.1f}% ({floors['floored']} of {floors['scored']})")
 
 
 def format_table(expl: Explanation, k: int = 10) -> str:
@@ -300,9 +326,8 @@ def _interaction_rows(rows: list[Interaction]) -> str:
 def render_html(expl: Explanation, *, k: int = 15) -> str:
     """The whole report as one HTML string: no external resources, no network access."""
     meta = expl.metadata
-    r2 = meta.get("faithfulness_r2")
     cards = [
-        ("faithfulness R²", _fmt(r2, 3) if r2 is not None else "not measured"),
+        ("faithfulness R²", format_r2(meta)),
         ("model", meta.get("model")),
         ("method", meta.get("method")),
         ("features", expl.n),
@@ -310,6 +335,9 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
         ("unmasked output", _fmt(float(expl.full_output))),
         ("seconds", _fmt(meta.get("seconds"), 3)),
     ]
+    floored = _floored_card(meta)
+    if floored is not None:
+        cards.insert(1, floored)
     cards_html = "".join(
         f'<div class="card">{html.escape(str(a))}<b>{html.escape(str(b))}</b></div>'
         for a, b in cards

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,12 +78,26 @@ def mask_key(row: np.ndarray) -> bytes:
 class QueryCache:
     """SQLite store of value-function outputs, safe for concurrent processes.
 
+    A path that cannot serve as a cache is refused at once, in one line, before any model is
+    loaded: a folder, a file that is not SQLite, an SQLite file of another schema (it is never
+    modified), a folder that cannot be created or written. A file this process may read but not
+    write is opened read-only (with a warning): it serves the outputs it holds, new outputs are
+    not kept.
+
     Parameters
     ----------
     path : str or Path
         The cache file (created with its folder if missing).
     timeout : float
         Seconds to wait for another writer's lock before giving up.
+    read_only : bool, optional
+        ``True``: never write; ``False``: refuse a file that cannot be written; ``None``
+        (default): read-only, with a warning, when the file cannot be written.
+
+    Attributes
+    ----------
+    read_only : bool
+        Whether writes are skipped.
 
     Examples
     --------
@@ -94,26 +110,131 @@ class QueryCache:
     >>> c.count("id1")
     1
     >>> c.close()
+    >>> QueryCache(path, read_only=True).get("id1", [b"\\x80"])
+    {b'\\x80': 1.5}
     """
 
-    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, timeout: float = 60.0, read_only: bool | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
-        if self.path.is_dir():
-            raise IsADirectoryError(f"cache={str(self.path)!r} is a directory; give a file path")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._timeout = float(timeout)
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=self._timeout, isolation_level=None, check_same_thread=False
+        self._conn: sqlite3.Connection | None = None
+        shown = repr(str(self.path))
+        if self.path.is_dir():
+            raise IsADirectoryError(f"cache={shown} is a directory; give a file path, e.g. {str(self.path / 'queries.sqlite')!r}")
+        exists = self.path.exists()
+        if exists and not self.path.is_file():
+            raise ValueError(f"cache={shown} is not a regular file; give a file path")
+        if exists:
+            _check_header(self.path)
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise type(exc)(
+                    f"cannot create the folder of cache={shown}: {exc.strerror or exc}"
+                    + (" (a part of the path is a file)" if isinstance(exc, (FileExistsError, NotADirectoryError)) else "")
+                ) from None
+        self.read_only = bool(read_only)
+        # SQLite opens a file it may not write read-only without a word and fails only at the
+        # first write (the layer registers an identity even when every row is cached); WAL also
+        # needs to create files beside it. Ask the file system first.
+        writable = not exists or (
+            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK)
         )
-        self._retry(self._setup)
+        if not exists and not read_only and not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise PermissionError(
+                f"cannot create cache={shown}: the folder {str(self.path.parent)!r} is not "
+                "writable; give another --cache path"
+            )
+        if not writable and read_only is False:
+            raise PermissionError(f"cache={shown} cannot be written (no write permission on it or its folder)")
+        if not self.read_only and writable:
+            try:
+                self._conn = self._connect(uri=None)
+                self._retry(self._setup)
+                return
+            except _NotWritable as exc:
+                self.close()
+                if not exists:
+                    raise PermissionError(
+                        f"cannot create cache={shown}: the folder {str(self.path.parent)!r} is not "
+                        "writable; give another --cache path"
+                    ) from None
+                if read_only is False:
+                    raise PermissionError(f"cache={shown} cannot be written ({exc})") from None
+            except BaseException:
+                self.close()
+                raise
+        self._open_read_only(shown, warn=not read_only)
+
+    def _connect(self, uri: str | None) -> sqlite3.Connection:
+        target, flags = (str(self.path), {}) if uri is None else (uri, {"uri": True})
+        try:
+            return sqlite3.connect(
+                target, timeout=self._timeout, isolation_level=None, check_same_thread=False, **flags
+            )
+        except sqlite3.OperationalError as exc:
+            raise _NotWritable(str(exc)) from None
+
+    def _open_read_only(self, shown: str, *, warn: bool) -> None:
+        base = self.path.resolve().as_uri()
+        # mode=ro still needs the WAL index file beside a WAL database; immutable=1 reads a file
+        # in a folder nobody may write (no other process can be writing it there either).
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                self._conn = self._connect(base + query)
+                self._retry(self._check_schema, False)
+                self._retry(lambda: self._conn.execute("SELECT 1 FROM queries LIMIT 1").fetchall())
+                break
+            except OSError:
+                self.close()
+            except BaseException:
+                self.close()
+                raise
+        else:
+            raise PermissionError(f"cache={shown} can be neither written nor read") from None
+        self.read_only = True
+        if warn:
+            warnings.warn(
+                f"cache={shown} is read-only: the outputs it holds are used, new outputs are not "
+                "kept (make it writable, or give another --cache, to keep them)",
+                stacklevel=3,
+            )
+
+    def _check_schema(self, create: bool) -> None:
+        """Refuse an SQLite file that is not an interspect cache (before writing anything to it)."""
+        c = self._conn
+        assert c is not None
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        shown = repr(str(self.path))
+        if tables and "queries" not in tables:
+            raise ValueError(
+                f"cache={shown} is an SQLite file of another program (tables: "
+                f"{', '.join(sorted(tables))}), not an interspect query cache; give another path"
+            )
+        if not tables and not create:
+            raise ValueError(f"cache={shown} is an empty SQLite file, not an interspect query cache")
+        for table, cols in _COLUMNS.items():
+            if table not in tables:
+                continue
+            have = [r[1] for r in c.execute(f"PRAGMA table_info({table})")]
+            if set(have) != set(cols):
+                raise ValueError(
+                    f"cache={shown} has a table {table!r} of another schema (columns "
+                    f"{', '.join(have)}; an interspect cache has {', '.join(cols)}); give another path"
+                )
 
     def _setup(self) -> None:
         c = self._conn
+        assert c is not None
         c.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+        self._check_schema(True)
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode (got {mode})")
+            raise _NotWritable(f"could not switch to WAL mode (got {mode})")
         # With WAL, NORMAL keeps every committed row across a process crash (only power loss
         # can lose the last transactions) and avoids an fsync per batch.
         c.execute("PRAGMA synchronous = NORMAL")
@@ -124,19 +245,27 @@ class QueryCache:
         # same instant can still report "locked", so retry briefly.
         deadline = time.monotonic() + self._timeout
         delay = 0.01
+        shown = repr(str(self.path))
         while True:
             try:
                 with self._lock:
                     return fn(*args)
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
+                text = str(exc)
+                if "locked" not in text and "busy" not in text:
+                    if any(w in text for w in ("readonly", "read-only", "unable to open", "disk I/O")):
+                        raise _NotWritable(text) from None
+                    raise OSError(f"cache={shown}: {text}") from None
                 if time.monotonic() > deadline:
-                    raise sqlite3.OperationalError(
-                        f"cache {self.path} stayed locked by another process for {self._timeout:.0f} s"
+                    raise TimeoutError(
+                        f"cache={shown} stayed locked by another process for {self._timeout:.0f} s"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+            except sqlite3.DatabaseError as exc:
+                raise ValueError(
+                    f"cache={shown} is not a usable SQLite database ({exc}); give another path"
+                ) from None
 
     # -- rows ----------------------------------------------------------------------------------
     def get(self, identity: str, keys: Sequence[bytes]) -> dict[bytes, float]:
@@ -156,7 +285,7 @@ class QueryCache:
     def put(self, identity: str, rows: Iterable[tuple[bytes, float]]) -> None:
         """Commit ``rows`` in one transaction (existing rows are kept: outputs are deterministic)."""
         rows = [(identity, k, float(v)) for k, v in rows]
-        if not rows:
+        if not rows or self.read_only:
             return
 
         def write() -> None:
@@ -171,7 +300,13 @@ class QueryCache:
                 c.execute("ROLLBACK")
                 raise
 
-        self._retry(write)
+        self._write(write)
+
+    def _write(self, fn: Any) -> None:
+        try:
+            self._retry(fn)
+        except _NotWritable as exc:
+            raise PermissionError(f"cannot write to cache={str(self.path)!r}: {exc}") from None
 
     def count(self, identity: str | None = None) -> int:
         """Number of cached rows (for one identity, or all)."""
@@ -184,8 +319,10 @@ class QueryCache:
     # -- identities and memos --------------------------------------------------------------------
     def register(self, identity: str, description: dict) -> None:
         """Record what an identity stands for (for humans inspecting the file)."""
+        if self.read_only:
+            return
         blob = json.dumps(description, sort_keys=True, ensure_ascii=False, default=str)
-        self._retry(
+        self._write(
             lambda: self._conn.execute(
                 "INSERT OR IGNORE INTO identities (identity, description, created) VALUES (?, ?, ?)",
                 (identity, blob, time.time()),
@@ -200,7 +337,9 @@ class QueryCache:
         return None if row is None else str(row[0])
 
     def memo_put(self, key: str, value: str) -> None:
-        self._retry(
+        if self.read_only:
+            return
+        self._write(
             lambda: self._conn.execute(
                 "INSERT OR IGNORE INTO memo (key, value) VALUES (?, ?)", (key, value)
             )
@@ -208,7 +347,9 @@ class QueryCache:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def __enter__(self) -> QueryCache:
         return self
@@ -217,4 +358,30 @@ class QueryCache:
         self.close()
 
     def __repr__(self) -> str:
-        return f"QueryCache({str(self.path)!r})"
+        return f"QueryCache({str(self.path)!r}{', read_only=True' if self.read_only else ''})"
+
+
+class _NotWritable(OSError):
+    """SQLite could not open or write the file (permissions, a read-only file system)."""
+
+
+_COLUMNS = {
+    "queries": ("identity", "mask", "value"),
+    "identities": ("identity", "description", "created"),
+    "memo": ("key", "value"),
+}
+_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a non-empty file that is not SQLite (SQLite itself only says "file is not a database")."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_MAGIC))
+    except OSError as exc:
+        raise type(exc)(f"cannot read cache={str(path)!r}: {exc.strerror or exc}") from None
+    if head and head != _MAGIC:
+        raise ValueError(
+            f"cache={str(path)!r} is not an SQLite file (an interspect query cache is one); give "
+            "another path or remove the file"
+        )

@@ -9,7 +9,8 @@ model outputs through a :class:`Queries` object. It
   and commits every batch's outputs to the cache as soon as the batch returns (a killed run loses
   at most the batch in flight);
 - validates every output (one real, finite float per mask) and keeps the finite outputs of a batch
-  that also returned NaN/inf before it raises;
+  that also returned NaN/inf before it raises, and those a value function that failed part-way
+  attached to its error (:mod:`interspect.queries.partial`) before it lets the error through;
 - counts (``stats``), reports progress through the one ``progress`` convention and runs batches
   on an executor (:mod:`interspect.queries.executors`), the seam where other executors plug in.
 """
@@ -25,6 +26,7 @@ import numpy as np
 from interspect.core.validation import check_masks, check_n, check_outputs, check_positive_int
 from interspect.queries.cache import QueryCache
 from interspect.queries.executors import Executor, resolve_executor
+from interspect.queries.partial import partial_of
 from interspect.queries.progress import Progress, ProgressArg
 
 __all__ = ["Queries", "as_queries", "NonFiniteOutputError", "mask_keys", "default_batch_size", "DEDUP_MAX_N"]
@@ -211,29 +213,72 @@ class Queries:
         bounds = [(s, min(m, s + self.batch_size)) for s in range(0, m, self.batch_size)]
         # Fancy indexing copies: each batch handed out is the value function's own array.
         batches = [X[s:e].copy() for s, e in bounds]
-        for i, raw in self.executor.map(self.value_fn, batches):
-            s, e = bounds[i]
-            y = check_outputs(raw, e - s, finite=False)
-            bad = ~np.isfinite(y)
-            good = np.flatnonzero(~bad)
-            if keys is not None:
-                batch_keys = keys[s:e]
-                pairs = [(batch_keys[j], float(y[j])) for j in good]
-                if self.cache is not None:
-                    self.cache.put(self.identity, pairs)
-                self._memo.update(pairs)
-            out[rows[s:e]] = y
-            self.stats["computed"] += len(good)
-            done += e - s
-            self._report(done)
-            if bad.any():
-                j = int(np.flatnonzero(bad)[0])
-                kept = " in the cache" if self.cache is not None else ""
-                raise NonFiniteOutputError(
-                    f"value function returned a non-finite score (NaN or inf) for {int(bad.sum())} of "
-                    f"{e - s} masks in a batch, first {y[j]!r}; the {self.stats['computed']} outputs "
-                    f"computed so far are kept{kept}; a value function must return finite floats"
-                )
+        try:
+            for i, raw in self.executor.map(self.value_fn, batches):
+                s, e = bounds[i]
+                y = check_outputs(raw, e - s, finite=False)
+                bad = ~np.isfinite(y)
+                good = np.flatnonzero(~bad)
+                if keys is not None:
+                    self._keep(keys[s:e], y, good)
+                out[rows[s:e]] = y
+                self.stats["computed"] += len(good)
+                done += e - s
+                self._report(done)
+                if bad.any():
+                    j = int(np.flatnonzero(bad)[0])
+                    kept = " in the cache" if self._keeps else ""
+                    raise NonFiniteOutputError(
+                        f"value function returned a non-finite score (NaN or inf) for {int(bad.sum())} of "
+                        f"{e - s} masks in a batch, first {y[j]!r}; the {self.stats['computed']} outputs "
+                        f"computed so far are kept{kept}; a value function must return finite floats"
+                    )
+        except NonFiniteOutputError:
+            raise
+        except BaseException as exc:
+            # A batch that failed part-way (an endpoint that died after some answers, Ctrl-C):
+            # keep the outputs that arrived, then let the original error through.
+            self._keep_partial(exc)
+            raise
+
+    @property
+    def _keeps(self) -> bool:
+        """Whether computed outputs outlive this run (a cache that is not read-only)."""
+        return self.cache is not None and not self.cache.read_only
+
+    def _keep(self, batch_keys: list[bytes], y: np.ndarray, good: np.ndarray) -> None:
+        pairs = [(batch_keys[j], float(y[j])) for j in good]
+        if self.cache is not None:
+            self.cache.put(self.identity, pairs)
+        self._memo.update(pairs)
+
+    def _keep_partial(self, exc: BaseException) -> None:
+        """Store the finite outputs a failing value function attached to ``exc`` (see
+        :mod:`interspect.queries.partial`) and say in its message how many outputs are kept."""
+        found = partial_of(exc)
+        kept = 0
+        if found is not None and found[1] is not None and self.dedup:
+            y, masks = found
+            ok = masks.ndim == 2 and masks.shape[1] == self.n and y.shape == (masks.shape[0],)
+            if ok:
+                good = np.flatnonzero(np.isfinite(y))
+                # A failure while writing the cache must not hide the original error.
+                try:
+                    self._keep(mask_keys(masks), y, good)
+                    kept = len(good)
+                except Exception:
+                    kept = 0
+                self.stats["computed"] += kept
+        computed = self.stats["computed"]
+        if not self._keeps or not isinstance(exc, Exception) or not computed:
+            return
+        args = exc.args
+        if len(args) == 1 and isinstance(args[0], str) and "kept in the cache" not in args[0]:
+            extra = f", {kept} of them from the failing batch" if kept else ""
+            exc.args = (
+                f"{args[0].rstrip()} [the {computed} outputs computed in this run are kept in the "
+                f"cache{extra}; a rerun with the same cache computes only the rest]",
+            )
 
     def close(self) -> None:
         """Close the progress bars (the cache stays open for the caller that opened it)."""

@@ -98,9 +98,13 @@ class Progress:
         return call
 
     def note(self, name: str, text: str) -> None:
-        """Show a short status (e.g. ``"retry 2/5"``) beside stage ``name``'s bar; callables get it
-        as ``progress(f"{name}: {text}", done, total)`` with the bar's counts."""
-        if self.progress is True and name in self._bars:
+        """Show a short status (e.g. ``"retry 2/5"``) beside stage ``name``'s bar (opened if it is
+        not yet: a retry may come before the first batch is done); callables get it as
+        ``progress(f"{name}: {text}", done, total)`` with the bar's counts. May be called from
+        another thread."""
+        if self.progress is True:
+            if name not in self._bars:
+                self.stage(name, self._counts.get(name, (0, 0))[1])
             self._bars[name].set_postfix_str(text)
         elif callable(self.progress):
             done, total = self._counts.get(name, (0, 0))

@@ -26,6 +26,7 @@ import numpy as np
 __all__ = [
     "load",
     "embedded_model_path",
+    "check_device",
     "HFCausalLM",
     "HFClassifier",
     "EMBEDDED_PACKAGE",
@@ -70,6 +71,42 @@ def _import_torch_transformers() -> tuple[Any, Any]:
             "`pip install torch==2.13.0 'interspect[llm]'`"
         ) from None
     return torch, transformers
+
+
+def check_device(device: str) -> str:
+    """``device`` if this torch can use it, else one line saying why (checked before a model loads:
+    a CPU-only torch otherwise fails deep inside ``.to("cuda")``).
+
+    Examples
+    --------
+    >>> check_device("cpu")  # doctest: +SKIP
+    'cpu'
+    """
+    if not isinstance(device, str) or not device:
+        raise TypeError(f"device must be a torch device string such as 'cpu' or 'cuda', got {device!r}")
+    torch, _ = _import_torch_transformers()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                f"this torch ({torch.__version__}) is built without CUDA"
+                if torch.version.cuda is None
+                else "no CUDA GPU is visible"
+            )
+            raise ValueError(f"device={device!r}: {why}; use device='cpu'")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device={device!r}: only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r}: this machine or torch build has no MPS support; use device='cpu'")
+    return device
 
 
 def _resolve_dtype(torch: Any, dtype: str | None) -> Any:
@@ -525,9 +562,9 @@ def load(
         return OpenAIBackend.from_spec(spec, **options)
     if options:
         raise TypeError(f"unexpected options for a Hugging Face model: {sorted(options)}")
-    if not isinstance(device, str) or not device:
-        raise TypeError(f"device must be a torch device string such as 'cpu' or 'cuda', got {device!r}")
     key = (spec, device, f"{dtype}/{kind}")
+    if key not in _LOADED:
+        check_device(device)
     if key not in _LOADED:
         _LOADED[key] = _load_hf(spec, device=device, dtype=dtype, kind=kind)
     return _LOADED[key]

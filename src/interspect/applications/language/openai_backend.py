@@ -13,26 +13,79 @@ Scores come from the log-probabilities the server returns:
   server itself; missing tokens get the same floor. Needs a server with ``/completions``
   (vLLM, llama.cpp, Ollama); OpenAI's chat models only support the margin scorer.
 
-Requests run with bounded concurrency and are retried with exponential backoff on HTTP 429,
-5xx, timeouts and connection errors; an endpoint that stays down gives a one-line
-``ConnectionError``. The API key is read from ``OPENAI_API_KEY`` (none is sent when unset).
+Requests run with bounded concurrency and are retried with exponential backoff on HTTP 429
+(honouring ``Retry-After``), 5xx, timeouts and connection errors; every retry is reported to
+``on_retry`` (``explain_text`` shows it on the progress line). An endpoint that stays down gives a
+one-line ``ConnectionError``; a server that answers without log-probabilities, or not in JSON, a
+one-line ``RuntimeError``. When some requests of a call fail, the answers that did arrive are not
+thrown away: they travel on the error (:mod:`interspect.queries.partial`) to the query layer,
+which keeps them in its cache. The API key is read from ``OPENAI_API_KEY`` (none is sent when
+unset); sending it over plain ``http://`` to a host other than this machine warns once.
 ``httpx`` comes with the ``openai`` extra.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import random
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from interspect.queries.partial import attach_partial
+
 __all__ = ["OpenAIBackend"]
+
+#: Longest wait between two tries, whatever a Retry-After header asks for.
+MAX_RETRY_WAIT = 60.0
+
+_KEY_WARNED: set[str] = set()  # base URLs already warned about (once per process)
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user:password@ (for messages, identities and reports)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (a number or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class OpenAIBackend:
@@ -47,13 +100,25 @@ class OpenAIBackend:
     concurrency : int
         Requests in flight at once.
     max_retries : int
-        Retries of one request on 429/5xx/timeouts/connection errors.
+        Retries of one request on 429/5xx/timeouts/connection errors (0: no retry).
     timeout : float
-        Seconds per request.
+        Seconds per request (connect, send, wait for the answer).
     top_logprobs : int
         How many alternatives to ask for (OpenAI allows up to 20).
     backoff : float
-        First retry delay in seconds (doubled each time, with jitter).
+        First retry delay in seconds (doubled each time, with jitter), unless the server sends
+        ``Retry-After``.
+    api_key : str, optional
+        Sent as ``Authorization: Bearer``; default ``$OPENAI_API_KEY``.
+
+    Attributes
+    ----------
+    stats : dict
+        ``requests`` sent (tries included), ``retries``, ``scores`` label/token log-probabilities
+        read, ``floored`` of them not among the returned top tokens (given the floor).
+    on_retry : callable or None
+        Called as ``on_retry(text)`` (from a worker thread) before each retry, e.g. with
+        ``"HTTP 503: retry 1/4 in 0.5 s"``.
 
     Examples
     --------
@@ -89,14 +154,25 @@ class OpenAIBackend:
         self._httpx = httpx
         self.model = model
         self.base_url = base_url.rstrip("/")
+        self.url = _public_url(self.base_url)
         self.name = f"openai:{model}"
         self.concurrency = check_positive_int(concurrency, "concurrency")
         self.max_retries = check_positive_int(max_retries, "max_retries", minimum=0)
         self.top_logprobs = check_positive_int(top_logprobs, "top_logprobs")
-        self.timeout = float(timeout)
-        self.backoff = float(backoff)
+        self.timeout = _check_seconds(timeout, "timeout", positive=True)
+        self.backoff = _check_seconds(backoff, "backoff", positive=False)
+        self.on_retry: Callable[[str], Any] | None = None
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        parts = urlsplit(self.base_url)
+        if key and parts.scheme == "http" and not _is_loopback(parts.hostname):
+            if self.url not in _KEY_WARNED:
+                _KEY_WARNED.add(self.url)
+                warnings.warn(
+                    f"the API key is sent in clear text to {self.url} (plain http:// to another "
+                    "machine); use https://, or unset OPENAI_API_KEY if the server needs none",
+                    stacklevel=3,
+                )
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,
@@ -106,7 +182,8 @@ class OpenAIBackend:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
         self._lock = threading.Lock()
         self._tokens: dict[str, list[str]] = {}  # target text -> the server's tokens
-        self.stats = {"requests": 0, "retries": 0, "floored": 0}
+        self._local = threading.local()  # per calling thread: floors of its latest scoring call
+        self.stats = {"requests": 0, "retries": 0, "scores": 0, "floored": 0}
 
     @classmethod
     def from_spec(cls, spec: str, **options: Any) -> OpenAIBackend:
@@ -121,7 +198,7 @@ class OpenAIBackend:
 
     # -- prompts -----------------------------------------------------------------------------
     def identity(self) -> dict:
-        return {"backend": "openai", "model": self.model, "base_url": self.base_url}
+        return {"backend": "openai", "model": self.model, "base_url": self.url}
 
     def template_fingerprint(self) -> str:
         return "server-side chat template"
@@ -153,10 +230,10 @@ class OpenAIBackend:
                     self.stats["requests"] += 1
                 r = self._client.post(path, json=payload)
             except httpx.TimeoutException:
-                last = f"timed out after {self.timeout:.0f} s"
+                last = f"no answer within {self.timeout:g} s"
                 wait = None
             except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection failed'}"
                 wait = None
             else:
                 if r.status_code == 200:
@@ -164,34 +241,71 @@ class OpenAIBackend:
                         return r.json()
                     except ValueError:
                         raise RuntimeError(
-                            f"{self.base_url}{path} returned a non-JSON answer: {r.text[:200]!r}"
+                            f"{self.url}{path} answered HTTP 200 with something that is not JSON "
+                            f"({' '.join(r.text[:120].split())!r}); is this an OpenAI-compatible API "
+                            "(the URL usually ends in /v1)?"
                         ) from None
                 if r.status_code != 429 and r.status_code < 500:
                     raise RuntimeError(
-                        f"{self.base_url}{path} refused the request (HTTP {r.status_code}): "
+                        f"{self.url}{path} refused the request (HTTP {r.status_code}): "
                         f"{' '.join(r.text[:300].split())}"
                     )
                 last = f"HTTP {r.status_code}"
-                try:
-                    wait = float(r.headers.get("retry-after", ""))
-                except ValueError:
-                    wait = None
+                wait = _retry_after(r.headers.get("retry-after"))
             if attempt < self.max_retries:
-                delay = wait if wait is not None else self.backoff * 2**attempt
-                time.sleep(min(delay, 60.0) * (1 + 0.25 * random.random()))
+                delay = wait if wait is not None else self.backoff * 2**attempt * (1 + 0.25 * random.random())
+                delay = min(delay, MAX_RETRY_WAIT)
+                hook = self.on_retry
+                if hook is not None:
+                    hook(f"{last}: retry {attempt + 1}/{self.max_retries} in {delay:.1f} s")
+                time.sleep(delay)
         raise ConnectionError(
-            f"OpenAI-compatible endpoint {self.base_url} failed after {self.max_retries + 1} "
-            f"tries ({last}); is the server up and the URL right?"
+            f"OpenAI-compatible endpoint {self.url} failed after {self.max_retries + 1} "
+            f"tries ({last}); is the server up and the URL right? (timeout and max_retries, on the "
+            "command line --timeout and --retries, bound the wait)"
         )
 
-    def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
+    def _map(self, fn: Any, items: Sequence[Any]) -> tuple[list[Any], BaseException | None]:
+        """``fn`` over ``items`` on the pool: ``(results, first error)``, ``None`` in place of the
+        result of each item that failed or was not sent. After the first failure the requests not
+        yet started are dropped (an endpoint that is down fails them all the same)."""
+        results: list[Any] = [None] * len(items)
         if len(items) <= 1:
-            return [fn(x) for x in items]
-        return list(self._pool.map(fn, items))
+            for i, x in enumerate(items):
+                try:
+                    results[i] = fn(x)
+                except Exception as exc:
+                    return results, exc
+            return results, None
+        futures = {self._pool.submit(fn, x): i for i, x in enumerate(items)}
+        error: BaseException | None = None
+        try:
+            for fut in as_completed(futures):
+                try:
+                    results[futures[fut]] = fut.result()
+                except CancelledError:
+                    pass
+                except Exception as exc:
+                    if error is None:
+                        error = exc
+                        for other in futures:
+                            other.cancel()
+        except BaseException as exc:  # Ctrl-C while waiting: keep what arrived
+            for other in futures:
+                other.cancel()
+            for fut, i in futures.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    results[i] = fut.result()
+            error = exc
+        return results, error
 
-    def _floor(self, tops: dict[str, float]) -> float:
+    def _count(self, scores: int, floored: int) -> None:
         with self._lock:
-            self.stats["floored"] += 1
+            self.stats["scores"] += scores
+            self.stats["floored"] += floored
+
+    @staticmethod
+    def _floor_value(tops: dict[str, float]) -> float:
         finite = [v for v in tops.values() if v is not None and math.isfinite(v)]
         # With no alternatives at all there is no information; a very low log-prob stands in.
         return min(finite) if finite else -100.0
@@ -205,11 +319,24 @@ class OpenAIBackend:
         vals = [v for t, v in tops.items() if t.strip() == want and v is not None and math.isfinite(v)]
         return max(vals) if vals else None
 
+    def last_floored(self) -> np.ndarray | None:
+        """For each prompt of this thread's latest scoring call (:meth:`label_logprobs` or
+        :meth:`continuation_logprobs`): the share of its log-probabilities that were floored
+        (1.0: none of its labels/tokens was among the returned top tokens); None before any call."""
+        return getattr(self._local, "floored", None)
+
+    def _finish(self, values: np.ndarray, floored: np.ndarray, error: BaseException | None) -> np.ndarray:
+        self._local.floored = floored
+        if error is not None:
+            # NaN marks what did not arrive; the rest travels on the error to the query layer.
+            raise attach_partial(error, values)
+        return values
+
     # -- scorers ------------------------------------------------------------------------------
     def label_logprobs(self, prompts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
         """First-answer-token log-probability of each label after each prompt (chat endpoint)."""
 
-        def one(prompt: str) -> list[float]:
+        def one(prompt: str) -> tuple[list[float], int]:
             body = self._post(
                 "/chat/completions",
                 {
@@ -226,18 +353,30 @@ class OpenAIBackend:
                 first = body["choices"][0]["logprobs"]["content"][0]
                 tops = {d["token"]: d["logprob"] for d in first.get("top_logprobs") or []}
                 tops.setdefault(first["token"], first["logprob"])
-            except (KeyError, IndexError, TypeError):
+            except (KeyError, IndexError, TypeError, AttributeError):
                 raise RuntimeError(
-                    f"{self.base_url} returned no log-probabilities; it must support "
-                    "'logprobs'/'top_logprobs' on /chat/completions"
+                    f"{self.url} answered without log-probabilities; the server must support "
+                    "'logprobs' and 'top_logprobs' on /chat/completions"
                 ) from None
-            out = []
+            out, floored = [], 0
             for lab in labels:
                 v = self._pick(tops, lab, exact=False)
-                out.append(v if v is not None else self._floor(tops))
-            return out
+                if v is None:
+                    floored += 1
+                    v = self._floor_value(tops)
+                out.append(v)
+            self._count(len(labels), floored)
+            return out, floored
 
-        return np.array(self._map(one, list(prompts)), dtype=float).reshape(len(prompts), len(labels))
+        prompts = list(prompts)
+        results, error = self._map(one, prompts)
+        k = len(labels)
+        values = np.full((len(prompts), k), np.nan)
+        floored = np.full(len(prompts), np.nan)
+        for i, r in enumerate(results):
+            if r is not None:
+                values[i], floored[i] = r[0], r[1] / max(k, 1)
+        return self._finish(values, floored, error)
 
     def _completion(self, prompt: str, **extra: Any) -> dict:
         body = self._post(
@@ -247,7 +386,9 @@ class OpenAIBackend:
         try:
             return body["choices"][0]
         except (KeyError, IndexError, TypeError):
-            raise RuntimeError(f"{self.base_url}/completions returned no choices: {str(body)[:200]}") from None
+            raise RuntimeError(
+                f"{self.url}/completions answered without choices: {' '.join(str(body)[:200].split())}"
+            ) from None
 
     def _raw(self, prompt: str) -> str:
         return prompt + "\n"
@@ -270,7 +411,7 @@ class OpenAIBackend:
             mine = [t for t, o in zip(toks, offs) if o < len(target)]
             if "".join(mine) != target:
                 raise ValueError(
-                    f"target={target!r} could not be split into tokens by {self.base_url} "
+                    f"target={target!r} could not be split into tokens by {self.url} "
                     "(the server must support echo with logprobs on /completions)"
                 )
             self._tokens[target] = mine
@@ -278,6 +419,7 @@ class OpenAIBackend:
 
     def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
         """Teacher-forced log p(continuation | raw prompt), one ``/completions`` call per token."""
+        prompts = list(prompts)
         jobs = [
             (i, j, q, self._raw(p) + "".join(toks[:q]), toks[q])
             for j, c in enumerate(continuations)
@@ -286,7 +428,7 @@ class OpenAIBackend:
             for q in range(len(toks))
         ]
 
-        def one(job: tuple) -> float:
+        def one(job: tuple) -> tuple[float, bool]:
             _, _, _, prefix, token = job
             choice = self._completion(prefix, max_tokens=1, logprobs=self.top_logprobs)
             lp = choice.get("logprobs") or {}
@@ -296,14 +438,31 @@ class OpenAIBackend:
             if toks and vals and vals[0] is not None:
                 tops.setdefault(toks[0], vals[0])
             v = self._pick(tops, token, exact=True)
-            return v if v is not None else self._floor(tops)
+            self._count(1, v is None)
+            return (v, False) if v is not None else (self._floor_value(tops), True)
 
-        vals = self._map(one, jobs)
+        results, error = self._map(one, jobs)
         out = np.zeros((len(prompts), len(continuations)))
-        for (i, j, *_), v in zip(jobs, vals):
-            out[i, j] += v
-        return out
+        n_floored = np.zeros(len(prompts))
+        n_jobs = np.zeros(len(prompts))
+        for (i, j, *_), r in zip(jobs, results):
+            n_jobs[i] += 1
+            if r is None:
+                out[i, j] = np.nan  # a token that did not arrive leaves the whole sum unknown
+            else:
+                out[i, j] += r[0]
+                n_floored[i] += r[1]
+        return self._finish(out, n_floored / np.maximum(n_jobs, 1), error)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+
+
+def _check_seconds(value: Any, name: str, *, positive: bool) -> float:
+    """A finite number of seconds (> 0, or >= 0), or one clear error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} seconds, got {value!r}")
+    return float(value)

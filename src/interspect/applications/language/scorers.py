@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from interspect.queries.partial import map_partial
+
 __all__ = [
     "LogProbScorer",
     "SpanLogProbScorer",
@@ -47,7 +49,11 @@ class LogProbScorer:
         lm.check_continuation(self.target, what="target")
 
     def score(self, lm: Any, prompts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
-        return np.asarray(lm.continuation_logprobs(prompts, [self.target]))[:, 0]
+        try:
+            return np.asarray(lm.continuation_logprobs(prompts, [self.target]))[:, 0]
+        except BaseException as exc:  # outputs that arrived before a failure go up with it
+            map_partial(exc, lambda lp: lp[:, 0])
+            raise
 
     def describe(self) -> dict:
         return {"scorer": self.name, "target": self.target}
@@ -170,7 +176,11 @@ class MarginScorer:
         # Endpoints that only expose the first answer token's top log-probabilities score labels
         # there (OpenAI); local models teacher-force the whole label.
         fn = getattr(lm, "label_logprobs", None) or lm.continuation_logprobs
-        lp = np.asarray(fn(prompts, list(self.labels)))
+        try:
+            lp = np.asarray(fn(prompts, list(self.labels)))
+        except BaseException as exc:  # outputs that arrived before a failure go up with it
+            map_partial(exc, lambda lp: lp[:, 0] - lp[:, 1])
+            raise
         return lp[:, 0] - lp[:, 1]
 
     def describe(self) -> dict:

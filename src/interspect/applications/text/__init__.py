@@ -9,7 +9,7 @@ from interspect.applications.text.masking import (
     user_message,
 )
 from interspect.applications.text.segment import Segment, Unit, gaps, segment
-from interspect.applications.text.value import TASKS, TextValueFunction
+from interspect.applications.text.value import TASKS, FlooredScoresError, TextValueFunction
 
 __all__ = [
     "Segment",
@@ -22,5 +22,6 @@ __all__ = [
     "resolve_replacement",
     "user_message",
     "TextValueFunction",
+    "FlooredScoresError",
     "TASKS",
 ]

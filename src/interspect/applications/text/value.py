@@ -10,6 +10,8 @@ same prompt are computed once. Caching, counting and progress happen in the quer
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -27,13 +29,65 @@ from interspect.applications.text.masking import Masking, PromptBuilder, resolve
 from interspect.applications.text.segment import Segment, Unit, segment
 from interspect.core.validation import check_choice, check_masks, check_positive_int
 from interspect.queries.cache import QueryCache, identity_hash
+from interspect.queries.partial import attach_partial, partial_of
 
-__all__ = ["TextValueFunction", "TASKS"]
+__all__ = ["TextValueFunction", "TASKS", "FlooredScoresError", "check_segments", "check_text"]
 
 TASKS = ("sentiment", "puzzle", "qa")
 
 _SENTIMENT_QUESTION = "Is this review positive or negative?"
 _PUZZLE_INSTRUCTION = "Answer with True or False."
+#: The floored-rows rule (``max_floored``) is applied once this many rows were scored.
+FLOOR_MIN_ROWS = 16
+
+
+class FlooredScoresError(ValueError):
+    """The scored labels (or answer tokens) are not among the log-probabilities the server
+    returned, so the scores are floors, not measurements: the run stops rather than explain them."""
+
+
+def check_text(value: Any, name: str) -> str:
+    """``value`` as a str that can be sent to a model (UTF-8 encodable), or one clear error."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{name} is not valid Unicode text: character {exc.start} ({value[exc.start]!r}) cannot "
+            "be encoded as UTF-8 (was the input read with the wrong encoding?); give UTF-8 text"
+        ) from None
+    return value
+
+
+def check_segments(text: str, unit: Any) -> list[Segment]:
+    """The segments of ``text`` at ``unit``, or one clear error when there are fewer than two
+    (nothing to attribute); cheap, so entry points call it before loading a model."""
+    segs = segment(text, unit)
+    if len(segs) < 2:
+        finer = {"paragraph": "'sentence' or 'word'", "sentence": "'word'"}.get(unit if isinstance(unit, str) else "")
+        if finer:
+            raise ValueError(
+                f"unit={unit!r} splits the text into a single segment; there is nothing to "
+                f"attribute: use a finer unit ({finer})"
+            )
+        what = "word" if unit == "word" else "span"
+        raise ValueError(
+            f"the text is a single {what} ({text.strip()[:40]!r}); there is nothing to attribute: "
+            "give a text of at least two words"
+        )
+    return segs
+
+
+def _public_name(name: Any) -> Any:
+    """A local model path as its last component (reports are shared; local paths stay home)."""
+    if isinstance(name, str) and (os.sep in name or name.startswith("~")):
+        try:
+            if Path(name).expanduser().exists():
+                return Path(name).expanduser().name
+        except OSError:
+            pass
+    return name
 
 
 def _check_inputs(lm: Any, text: Any, question: Any, answer_prefix: Any) -> None:
@@ -41,14 +95,12 @@ def _check_inputs(lm: Any, text: Any, question: Any, answer_prefix: Any) -> None
         raise TypeError(
             f"lm must be a model from interspect.applications.language.load(...), got {type(lm).__name__}"
         )
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    check_text(text, "text")
     if not text.strip():
         raise ValueError("text is empty (or only whitespace); there is nothing to explain")
-    if question is not None and not isinstance(question, str):
-        raise TypeError(f"question must be a str or None, got {type(question).__name__}")
-    if not isinstance(answer_prefix, str):
-        raise TypeError(f"answer_prefix must be a str, got {type(answer_prefix).__name__}")
+    if question is not None:
+        check_text(question, "question")
+    check_text(answer_prefix, "answer_prefix")
 
 
 def _resolve_scorer(lm: Any, scorer: str | None, labels: Sequence[str] | None) -> str:
@@ -117,6 +169,10 @@ class TextValueFunction:
     span : str, (int, int) or None
         ``logprob`` only: score just this part of the target (a substring occurring once, or a
         ``(start, end)`` character range), teacher-forced after the target's text before it.
+    max_floored : float
+        For backends that floor missing log-probabilities (OpenAI-compatible endpoints): stop
+        with :class:`FlooredScoresError` when the unmasked prompt's score is entirely floored, or
+        when more than this share of the rows scored (at least 16) are (default 0.5).
 
     Attributes
     ----------
@@ -128,7 +184,10 @@ class TextValueFunction:
     identity : str
         Hex hash of everything that determines an output; the cache key.
     stats : dict
-        ``{"computed": masks scored, "prompts": distinct prompts sent to the model}``.
+        ``computed`` masks scored, ``prompts`` distinct prompts sent to the model; for backends
+        that floor: ``scored`` rows with floor information, ``floored`` of them whose score rests on
+        at least one floor, ``all_floored`` of them with no label/answer token among the returned
+        top tokens (a meaningless score).
 
     Examples
     --------
@@ -156,6 +215,7 @@ class TextValueFunction:
         answer_prefix: str = "",
         max_new_tokens: int = 32,
         span: str | Sequence[int] | None = None,
+        max_floored: float = 0.5,
     ) -> None:
         if isinstance(lm, str):
             from interspect.applications.language.backends import load
@@ -172,14 +232,13 @@ class TextValueFunction:
         self.question = question
         self.unit = unit
         self.answer_prefix = answer_prefix
-        self.segments: list[Segment] = segment(text, unit)
+        if isinstance(max_floored, bool) or not isinstance(max_floored, int | float) or not (
+            math.isfinite(max_floored) and 0.0 <= max_floored <= 1.0
+        ):
+            raise ValueError(f"max_floored must be a share between 0 and 1, got {max_floored!r}")
+        self.max_floored = float(max_floored)
+        self.segments: list[Segment] = check_segments(text, unit)
         self.n = len(self.segments)
-        if self.n < 2:
-            shown = unit if isinstance(unit, str) else "the given spans"
-            raise ValueError(
-                f"unit={shown!r} splits the text into a single segment; there is nothing to attribute "
-                "(use a finer unit, e.g. 'word')"
-            )
         self.masking = masking
         self.replacement = resolve_replacement(masking, getattr(lm, "mask_token", None))
         self.scorer_name: str = _resolve_scorer(lm, scorer, labels)
@@ -201,6 +260,9 @@ class TextValueFunction:
                 f"not {self.scorer_name!r}"
             )
         self._span = span
+        if callable(getattr(lm, "last_floored", None)):  # a backend that floors missing log-probs
+            self.stats.update(scored=0, floored=0, all_floored=0)
+        self._full_prompt = self._builder.prompt(np.ones(self.n, dtype=np.uint8))
         self.scorer, self.target = self._make_scorer(labels, target)
         self.identity = identity_hash(self._settings())
         self._full: float | None = None
@@ -363,9 +425,12 @@ class TextValueFunction:
 
     def describe(self) -> dict:
         """The settings, for reports."""
+        backend = dict(self.lm.identity())
+        if "model" in backend:
+            backend["model"] = _public_name(backend["model"])
         d = {
-            "model": self.lm.name,
-            "backend": self.lm.identity(),
+            "model": _public_name(self.lm.name),
+            "backend": backend,
             "n": self.n,
             "unit": self.unit if isinstance(self.unit, str) else "spans",
             "masking": self.masking,
@@ -394,7 +459,9 @@ class TextValueFunction:
 
     def __call__(self, X: Any) -> np.ndarray:
         """Outputs for masks ``X`` (``(m, n)`` 0/1, 1 = segment kept); NaN where the model gave a
-        non-finite score (the query layer keeps the rest and reports it)."""
+        non-finite score (the query layer keeps the rest and reports it). When the model fails
+        part-way, the outputs already scored travel on the error to the query layer
+        (:mod:`interspect.queries.partial`), which keeps them."""
         X = check_masks(X, self.n)
         # Distinct masks can give the same prompt (e.g. removing either of two equal words).
         by_prompt: dict[str, list[int]] = {}
@@ -402,12 +469,62 @@ class TextValueFunction:
             by_prompt.setdefault(self._builder.prompt(row), []).append(i)
         # Similar lengths in one batch waste less padding.
         prompts = sorted(by_prompt, key=len)
-        out = np.empty(len(X), dtype=float)
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = prompts[start : start + self.batch_size]
-            scores = np.asarray(self._score(chunk), dtype=float).reshape(-1)
-            for p, v in zip(chunk, scores):
-                out[by_prompt[p]] = v
-            self.stats["prompts"] += len(chunk)
+        out = np.full(len(X), np.nan)
+        try:
+            for start in range(0, len(prompts), self.batch_size):
+                chunk = prompts[start : start + self.batch_size]
+                try:
+                    scores = np.asarray(self._score(chunk), dtype=float).reshape(-1)
+                except BaseException as exc:
+                    found = partial_of(exc)
+                    if found is not None and found[0].shape == (len(chunk),):
+                        for p, v in zip(chunk, found[0]):
+                            out[by_prompt[p]] = v
+                    raise
+                for p, v in zip(chunk, scores):
+                    out[by_prompt[p]] = v
+                self.stats["prompts"] += len(chunk)
+                self._check_floors(chunk, by_prompt, out)
+        except BaseException as exc:
+            attach_partial(exc, out, X)
+            raise
         self.stats["computed"] += len(X)
         return out
+
+    def _check_floors(self, chunk: list[str], by_prompt: dict[str, list[int]], out: np.ndarray) -> None:
+        """Count the rows whose score rests on a floor (a label the server did not return among
+        its top tokens) and stop when the scores would be meaningless."""
+        get = getattr(self.lm, "last_floored", None)
+        shares = get() if callable(get) and "scored" in self.stats else None
+        if shares is None or len(shares) != len(chunk):
+            return
+        st = self.stats
+        for p, share in zip(chunk, shares):
+            rows = len(by_prompt[p])
+            st["scored"] += rows
+            st["floored"] += rows if share > 0 else 0
+            st["all_floored"] += rows if share >= 1 else 0
+            if share >= 1 and p == self._full_prompt:
+                # Not worth keeping: a rerun must ask again (and stop here again, at once).
+                out[by_prompt[p]] = np.nan
+                raise FlooredScoresError(self._floor_message("for the unmasked prompt"))
+        if st["scored"] >= FLOOR_MIN_ROWS and st["all_floored"] > self.max_floored * st["scored"]:
+            raise FlooredScoresError(
+                self._floor_message(f"for {st['all_floored']} of the {st['scored']} masked prompts scored")
+            )
+
+    def _floor_message(self, where: str) -> str:
+        lm = self.lm
+        top = getattr(lm, "top_logprobs", None)
+        tops = f"top-{top} tokens" if top else "top tokens"
+        server = getattr(lm, "url", None) or lm.name
+        if self.scorer_name == "margin":
+            a, b = self.scorer.labels
+            what, fix = f"neither label ({a!r}, {b!r})", "use labels the model answers with (case and spaces count, e.g. --labels 'Positive,Negative')"
+        else:
+            what, fix = f"no token of the answer {self.target!r}", "give a target the model would write"
+        return (
+            f"{what} is among the {tops} {server} returned {where}, so the scores are floors, not "
+            f"measurements, and the explanation would be meaningless: {fix}, or use a server that "
+            "returns more top log-probabilities"
+        )

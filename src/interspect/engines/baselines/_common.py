@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from interspect.core.validation import check_n, check_positive_int
+from interspect.core.validation import check_memory, check_n, check_positive_int
 from interspect.engines.exact import MAX_EXACT_N, all_masks
 
 Key = tuple[int, ...]
@@ -50,6 +50,19 @@ def design_matrix(X: np.ndarray, order: int) -> np.ndarray:
     return np.concatenate(cols, axis=1)
 
 
+def sampling_memory(n: int, budget: int) -> float:
+    """Lower estimate of a sampling baseline's peak memory in bytes: drawing ``budget`` masks of
+    given sizes takes a float64 key and two int64 ranks per entry (``24n``) beside the mask.
+
+    Examples
+    --------
+    >>> sampling_memory(10, 100)
+    27400.0
+    """
+    rows = min(budget, 2**n) if n <= MAX_EXACT_N else budget
+    return float(rows) * (25 * n + 24)
+
+
 def check_common(value_fn: Any, n: Any, budget: Any, order: Any = 1, *, max_order: int = 4) -> tuple[int, int, int]:
     """Validate the arguments every baseline shares; returns ``(n, budget, order)``."""
     if not callable(value_fn):
@@ -59,6 +72,7 @@ def check_common(value_fn: Any, n: Any, budget: Any, order: Any = 1, *, max_orde
     order = check_positive_int(order, "order")
     if order > max_order:
         raise ValueError(f"order must be between 1 and {max_order}, got {order}")
+    check_memory(sampling_memory(n, budget), f"a baseline with budget={budget:,} at n={n}")
     return n, budget, order
 
 

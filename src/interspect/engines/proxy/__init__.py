@@ -9,7 +9,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import check_n, check_positive_int, check_seed
+from interspect.core.validation import check_memory, check_n, check_positive_int, check_seed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
@@ -23,10 +23,24 @@ from interspect.engines.proxy.truncation import truncate, truncate_table
 from interspect.queries.layer import as_queries
 from interspect.queries.progress import Progress, ProgressArg
 
-__all__ = ["proxyspex", "tree_spectrum", "truncate", "ridge_refit", "select_terms", "uniform_masks"]
+__all__ = ["proxyspex", "proxyspex_memory", "tree_spectrum", "truncate", "ridge_refit", "select_terms", "uniform_masks"]
 
 _BACKENDS = ("lightgbm", "xgboost")
 _MAX_TERMS = 1500
+
+
+def proxyspex_memory(n: int, budget: int) -> float:
+    """Lower estimate of ProxySPEX's peak memory in bytes: per mask, the 0/1 row and its draw
+    (``2n``), its float32 copy for the tree fit (``4n``), its key for de-duplication and its
+    output (about 150 bytes).
+
+    Examples
+    --------
+    >>> proxyspex_memory(40, 1000)
+    390000.0
+    """
+    rows = min(budget, 2**n) if n < 63 else budget
+    return float(rows) * (6 * n + 150)
 
 
 def proxyspex(
@@ -107,6 +121,7 @@ def proxyspex(
         batch_size = check_positive_int(batch_size, "batch_size")
     if not (isinstance(energy, int | float) and 0.0 < energy <= 1.0):
         raise ValueError(f"energy must be a number in (0, 1], got {energy!r}")
+    check_memory(proxyspex_memory(n, budget), f"proxyspex with budget={budget:,} at n={n}")
     backend, estimator = _resolve_proxy(proxy, max_degree)
     rng = check_seed(seed)
 

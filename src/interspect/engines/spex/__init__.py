@@ -9,7 +9,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
-from interspect.core.validation import check_choice, check_n, check_positive_int, check_seed
+from interspect.core.validation import (
+    check_choice,
+    check_memory,
+    check_n,
+    check_positive_int,
+    check_seed,
+)
 from interspect.engines.spex.design import (
     choose_parameters,
     make_design,
@@ -21,9 +27,23 @@ from interspect.engines.spex.regression import refit_support
 from interspect.queries.layer import as_queries, default_batch_size
 from interspect.queries.progress import Progress, ProgressArg
 
-__all__ = ["spex", "spex_budget"]
+__all__ = ["spex", "spex_budget", "spex_memory"]
 
 MAX_ROUNDS = 100  # peeling rounds; real runs stop after a handful
+
+
+def spex_memory(n: int, budget: int, max_degree: int = 5, *, n_groups: int = 3) -> float:
+    """Lower estimate of SPEX's peak memory in bytes at this budget: the design's outputs, their
+    bin transform and the peeling's working copies (about 32 bytes per query; masks are built
+    batch by batch).
+
+    Examples
+    --------
+    >>> spex_memory(128, 8000)
+    251904.0
+    """
+    b, t = choose_parameters(n, budget, max_degree, n_groups)
+    return 32.0 * spex_budget(n, b, t, n_groups=n_groups)
 
 
 def spex(
@@ -111,6 +131,7 @@ def spex(
         raise TypeError(f"regression must be True or False, got {regression!r}")
     rng = check_seed(seed)
     b, t = choose_parameters(n, budget, max_degree, n_groups)
+    check_memory(32.0 * spex_budget(n, b, t, n_groups=n_groups), f"spex with budget={budget:,} at n={n}")
     design = make_design(n, b, t, n_groups, rng)
     bs = default_batch_size(n) if batch_size is None else check_positive_int(batch_size, "batch_size")
     queries = as_queries(value_fn, n, batch_size=bs, progress=Progress(progress, "spex"))
