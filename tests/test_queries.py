@@ -184,8 +184,8 @@ def test_registry_one_signature_and_shared_defaults():
         check_budget("exact", 21, 10**7)
     with pytest.raises(ValueError, match="method='shap' is not supported; accepted values: 'auto', 'exact'"):
         run_method("shap", g, 8, 100)
-    for bad in (1.7, "5", True, -1):
-        with pytest.raises(TypeError, match="seed must be None, a non-negative integer or a numpy Generator"):
+    for bad, error in ((1.7, TypeError), ("5", TypeError), (True, TypeError), (-1, ValueError)):
+        with pytest.raises(error, match="seed must be None, a non-negative integer or a numpy Generator"):
             interspect.explain(g, 8, method="exact", seed=bad)
     a = interspect.explain(g, 8, method="proxyspex", budget=100, seed=np.random.default_rng(4), n_test=10)
     b = interspect.explain(g, 8, method="proxyspex", budget=100, seed=np.random.default_rng(4), n_test=10)
