@@ -60,7 +60,10 @@ def test_prune_writes_the_best_pruned_text_and_checks_the_model(tiny, explained,
 
     e, path = explained
     out = tmp_path / "out"
-    assert main(["prune", str(path), f"--{mode}", str(r), "--no-cache", "--out", str(out)]) == 0
+    # The explanation names a local model by its folder only (no local paths in shared files).
+    assert main(["prune", str(path), f"--{mode}", str(r), "--no-cache", "--out", str(out)]) == 2
+    assert "pass model= (CLI: --model PATH)" in capsys.readouterr().err
+    assert main(["prune", str(path), f"--{mode}", str(r), "--model", tiny, "--no-cache", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     data = json.loads((out / "prune.json").read_text())
     mask = np.array(data["mask"], dtype=np.uint8)

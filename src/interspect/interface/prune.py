@@ -67,7 +67,19 @@ def rebuild_value_function(expl: Explanation, *, model: Any = None, device: str 
             "prune needs an explanation of a text from explain_text or `interspect explain` "
             "(with its text, spans and value-function settings)"
         )
-    lm = load(model or settings["model"], device=device) if not hasattr(model, "kind") else model
+    if hasattr(model, "kind"):
+        lm = model
+    else:
+        try:
+            lm = load(model or settings["model"], device=device)
+        except (ValueError, OSError) as exc:
+            if model is not None:
+                raise
+            # Explanations record a local model folder by its last name only (they are shared).
+            raise ValueError(
+                f"cannot load the explanation's model {settings['model']!r} ({str(exc).splitlines()[0]}); "
+                "a local model is recorded by its folder name only: pass model= (CLI: --model PATH)"
+            ) from None
     scorer = settings.get("scorer", "logprob")
     options: dict[str, Any] = {
         "question": settings.get("question"),
