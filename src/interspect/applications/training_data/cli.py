@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from interspect.engines.registry import AUTO, DEFAULT_MAX_DEGREE, DEFAULT_N_TEST, DEFAULT_SEED, METHODS
+from interspect.engines.registry import (
+    AUTO,
+    DEFAULT_MAX_DEGREE,
+    DEFAULT_N_TEST,
+    DEFAULT_SEED,
+    METHODS,
+)
 
 __all__ = ["add_parser", "run", "read_csv"]
 

@@ -113,7 +113,7 @@ def check_training_data(
     unknown = ~np.isin(yte, classes)
     if unknown.any():
         raise ValueError(
-            f"y_test holds the label {yte[unknown][0]!r}, which no training example has; "
+            f"y_test holds the label {yte[unknown][0].item()!r}, which no training example has; "
             f"training classes: {', '.join(map(str, classes))}"
         )
     return Xtr, ytr, Xte, yte
