@@ -26,6 +26,7 @@ probability 0 (then ``min_probability`` under a logarithm).
 from __future__ import annotations
 
 import hashlib
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -48,6 +49,25 @@ __all__ = ["TrainingDataValueFunction", "OUTPUTS", "check_training_data"]
 OUTPUTS = ("margin", "logloss", "probability")
 
 OutputName = Literal["margin", "logloss", "probability"]
+
+
+_CONTROLLER: Any = None
+_MODULES_SEEN = -1
+
+
+def _limit_threads(n_threads: int) -> Any:
+    """A context that caps BLAS/OpenMP threads at ``n_threads``.
+
+    Scanning the loaded native libraries costs tens of milliseconds, so the scan is kept per
+    process and redone only after new modules were imported (they may have loaded a library).
+    """
+    global _CONTROLLER, _MODULES_SEEN
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None or len(sys.modules) != _MODULES_SEEN:
+        _CONTROLLER = ThreadpoolController()
+        _MODULES_SEEN = len(sys.modules)
+    return _CONTROLLER.limit(limits=n_threads)
 
 
 def _digest(a: np.ndarray) -> str:
@@ -340,11 +360,9 @@ class TrainingDataValueFunction:
 
     def __call__(self, X: Any) -> np.ndarray:
         """Outputs for masks ``X`` (``(m, n)`` 0/1, 1 = group kept in the training set)."""
-        from threadpoolctl import threadpool_limits
-
         X = check_masks(X, self.n)
         out = np.empty(len(X), dtype=float)
-        with threadpool_limits(limits=self.n_threads):
+        with _limit_threads(self.n_threads):
             for r, row in enumerate(X):
                 out[r] = self._score(self._fit(np.flatnonzero(row[self._owner])))
         return out
