@@ -395,3 +395,21 @@ def test_cli_explain_data_on_a_csv(tmp_path, capsys):
     assert rc == 2 and "single class" in err and len(err.splitlines()) == 1
     rc = main(["explain-data", "--csv", str(path), "--no-cache"])
     assert rc == 2 and "--label" in capsys.readouterr().err
+
+
+def test_identity_covers_data_learner_parameters_seed_grouping_output_and_test_points(iris):
+    Xtr, ytr, Xte, yte = iris
+    base = {"X_train": Xtr, "y_train": ytr, "X_test": Xte[0], "y_test": yte[0], "groups": "kmeans", "n_groups": 5,
+            "learner": LogisticRegression(C=1.0)}
+
+    def ident(**kw):
+        return TrainingDataValueFunction(**{**base, **kw}).identity
+
+    same = ident()
+    assert ident() == same
+    changed = [
+        ident(learner=LogisticRegression(C=2.0)), ident(learner=GaussianNB()), ident(seed=1), ident(n_groups=6),
+        ident(output="logloss"), ident(X_test=Xte[1], y_test=yte[1]), ident(X_train=Xtr + 1e-9),
+        ident(y_train=np.roll(ytr, 1)),
+    ]
+    assert same not in changed and len(set(changed)) == len(changed)

@@ -188,6 +188,7 @@ def explain_data(
             test_meta["pixels"] = case.pixels_test[i].tolist()
         else:
             test_meta["values"] = {f: round(float(v), 4) for f, v in zip(case.feature_names, X_test)}
+            test_meta["values_note"] = "inputs, standardised with the training split's mean and standard deviation"
         source = dataset
     elif any(a is None for a in arrays):
         missing = [n for n, a in zip(("X_train", "y_train", "X_test", "y_test"), arrays) if a is None]

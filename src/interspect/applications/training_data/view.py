@@ -77,7 +77,8 @@ _STYLE = """<style>
 .td-val{font-weight:bold}
 .td-inter{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin:6px 0}
 .td-inter .td-group{border:1px solid #ddd;border-radius:4px;padding:2px}
-.td-vals td{padding:1px 6px}
+.td-vals{column-count:3;column-gap:18px;font-size:.85em;margin-top:4px}
+.td-note{margin-top:6px;color:#555;font-size:.85em}
 .td-why{color:#555;font-size:.9em}
 </style>"""
 
@@ -101,8 +102,9 @@ def training_data_view(expl: Any) -> str:
     picture = _img(test["pixels"], shape, 96, "test point") if shape and "pixels" in test else ""
     values = ""
     if "values" in test:
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3g}</td></tr>" for k, v in list(test["values"].items())[:30])
-        values = f'<table class="td-vals">{rows}</table>'
+        items = "".join(f"<div>{html.escape(k)} = <b>{v:.3g}</b></div>" for k, v in list(test["values"].items())[:60])
+        note = html.escape(str(test.get("values_note", "inputs")))
+        values = f'<div class="td-note">{note}:</div><div class="td-vals">{items}</div>'
     parts.append(f'<div class="td-test">{picture}<div>{"; ".join(desc)}.{values}</div></div>')
 
     tops = [it for it in expl.top(INTERACTIONS_DRAWN * 3) if it.order >= 2][:INTERACTIONS_DRAWN]
