@@ -35,7 +35,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "explain-data",
         help="explain a prediction by the training examples (and their interactions) behind it",
-        description=(__doc__ or "").strip().splitlines()[0],
+        description=(
+            "Explain a model's output at a test point by the training examples, and their "
+            "interactions, behind it: each query retrains the model on a subset of the training "
+            "data. Default: the bundled digits, 64 k-means clusters, logistic regression."
+        ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--dataset", default="digits", choices=DATASETS, help="bundled data set (no download)")
