@@ -27,11 +27,10 @@ THUMBNAILS_PER_GROUP = 4
 MEMBERS_KEPT = 200
 
 
-def _pixels(X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
-    """Rows of X as 0..255 grey levels (min-max over all of X)."""
-    lo, hi = float(X.min()), float(X.max())
+def _pixels(X: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Rows of X as 0..255 grey levels, ``lo`` -> 0 and ``hi`` -> 255 (clipped)."""
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    return np.round((X - lo) * scale).astype(np.uint8)
+    return np.round(np.clip((X - lo) * scale, 0.0, 255.0)).astype(np.uint8)
 
 
 def _check_image_shape(image_shape: Any, d: int) -> tuple[int, int] | None:
@@ -210,8 +209,10 @@ def explain_data(
     )
     image_shape = _check_image_shape(image_shape, vf.X_train.shape[1])
     if image_shape is not None and pixels is None:
-        pixels = _pixels(vf.X_train, image_shape)
-        test_meta["pixels"] = _pixels(np.vstack([vf.X_train, vf.X_test]), image_shape)[len(vf.X_train)].tolist()
+        # One grey scale for training and test images: the training inputs' range.
+        lo, hi = float(vf.X_train.min()), float(vf.X_train.max())
+        pixels = _pixels(vf.X_train, lo, hi)
+        test_meta["pixels"] = _pixels(vf.X_test[0], lo, hi).tolist()
     names = vf.class_names or [str(c) for c in vf.classes]
     label = names[int(np.searchsorted(vf.classes, vf.y_test[0]))]
     test_meta.setdefault("label", label)
