@@ -35,6 +35,7 @@ _LAZY = {
     "Explanation": "interspect.interface.explanation",
     "explain_text": "interspect.applications.text.entry",
     "explain_image": "interspect.applications.images.entry",
+    "explain_data": "interspect.applications.training_data.entry",
     "games": "interspect.games",
 }
 

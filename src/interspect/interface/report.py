@@ -296,6 +296,7 @@ def _text_view(expl: Explanation) -> str:
 VIEWS: dict[str, str] = {
     "text": "interspect.interface.report:_text_view",
     "images": "interspect.applications.images.view:image_view",
+    "training_data": "interspect.applications.training_data.view:training_data_view",
 }
 
 

@@ -127,6 +127,8 @@ class Queries:
         self.value_fn = value_fn
         self.n = check_n(n)
         self.executor = resolve_executor(executor)
+        # An executor made here from its name (worker processes, say) is ours to shut down.
+        self._owns_executor = isinstance(executor, str)
         self.batch_size = (
             _batch_size_of(value_fn, self.n)
             if batch_size is None
@@ -281,8 +283,11 @@ class Queries:
             )
 
     def close(self) -> None:
-        """Close the progress bars (the cache stays open for the caller that opened it)."""
+        """Close the progress bars and an executor made from its name (the cache stays open for the
+        caller that opened it, an executor object for the caller that made it)."""
         self.progress.close()
+        if self._owns_executor and callable(getattr(self.executor, "close", None)):
+            self.executor.close()
         self._tick = None
 
     def __repr__(self) -> str:
