@@ -314,7 +314,11 @@ def _application(target: str) -> Callable[[Any], None]:
 #: Each entry adds one subcommand's parser (with ``set_defaults(func=...)``); an application keeps
 #: its subcommand in its own folder and adds one line here, e.g.
 #: ``_application("interspect.applications.images.cli:add_parser")``.
-_SUBCOMMANDS: list[Callable[[Any], None]] = [_add_explain, _add_bench]
+_SUBCOMMANDS: list[Callable[[Any], None]] = [
+    _add_explain,
+    _add_bench,
+    _application("interspect.applications.components.cli:add_parser"),
+]
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 

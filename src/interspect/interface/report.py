@@ -187,6 +187,7 @@ def _text_view(expl: Explanation) -> str:
 #: An application adds one entry here and its view function in its own folder.
 VIEWS: dict[str, str] = {
     "text": "interspect.interface.report:_text_view",
+    "components": "interspect.applications.components.view:components_view",
 }
 
 
