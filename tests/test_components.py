@@ -31,6 +31,8 @@ from interspect.applications.components import (  # noqa: E402
 from interspect.applications.components.view import split_interactions  # noqa: E402
 from interspect.applications.language.backends import HFCausalLM  # noqa: E402
 from interspect.engines.exact import all_masks  # noqa: E402
+from interspect.queries.cache import QueryCache  # noqa: E402
+from interspect.queries.layer import Queries  # noqa: E402
 
 WORDS = (
     "the capital of france germany italy spain is paris berlin rome madrid new york city "
@@ -83,6 +85,12 @@ ARCHS = ["llama", "gpt2", "qwen2"]
 @pytest.fixture(scope="module", params=ARCHS)
 def lm(request):
     return _model(request.param)
+
+
+@pytest.fixture(scope="module")
+def llama():
+    """For tests where the architecture is not the point."""
+    return _model("llama")
 
 
 # ------------------------------------------------------------------------- independent reference
@@ -160,12 +168,12 @@ def _comps(vf):
 
 
 # -------------------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("score", ["margin", "logprob", "accuracy"])
-def test_all_kept_is_the_unablated_model(lm, score):
-    vf = ComponentValueFunction(lm, TASK, score=score)
-    assert vf.n == 8 and vf.names[:5] == ["L0.H0", "L0.H1", "L0.H2", "L0.H3", "L1.H0"]
-    got = vf(np.ones((1, vf.n), np.uint8))[0]
-    assert abs(got - _ref_score(lm.model, lm.tokenizer, TASK, score)) < 1e-5
+def test_all_kept_is_the_unablated_model(lm):
+    for score in ("margin", "logprob", "accuracy"):
+        vf = ComponentValueFunction(lm, TASK, score=score)
+        assert vf.n == 8 and vf.names[:5] == ["L0.H0", "L0.H1", "L0.H2", "L0.H3", "L1.H0"]
+        got = vf(np.ones((1, vf.n), np.uint8))[0]
+        assert abs(got - _ref_score(lm.model, lm.tokenizer, TASK, score)) < 1e-5
 
 
 def test_zeroing_a_head_equals_zeroing_its_output_projection_columns(lm):
@@ -193,10 +201,25 @@ def test_batch_rows_with_different_masks_equal_one_at_a_time(lm):
     np.testing.assert_allclose(odd, one, atol=1e-5)
 
 
+def test_shared_prefix_once_per_mask_gives_the_same_scores(lm):
+    caps = [TASK[i] for i in (0, 1, 3, 4)]  # every prompt starts with "the capital of"
+    shared = ComponentValueFunction(lm, caps, batch_size=7)
+    plain = ComponentValueFunction(lm, caps, share_prefix=False)
+    assert shared.mode == "prefix" and shared._prefix_len == 3 and plain.mode == "plain"
+    assert shared.identity == plain.identity
+    X = all_masks(8)[::9]
+    y = shared(X)
+    np.testing.assert_allclose(y, plain(X), atol=1e-5)
+    for r in (0, 13, len(X) - 1):
+        assert abs(y[r] - _ref_score(_ablated_copy(lm, X[r], _comps(shared)), lm.tokenizer, caps)) < 1e-5
+    allc = ComponentValueFunction(lm, caps, components="all", ablation="mean")
+    np.testing.assert_allclose(allc(all_masks(10)[::50]), ComponentValueFunction(lm, caps, components="all", ablation="mean", share_prefix=False)(all_masks(10)[::50]), atol=1e-5)
+
+
 def test_upper_layers_only_start_from_cached_hidden_states(lm):
     vf_all = ComponentValueFunction(lm, TASK)
     vf_top = ComponentValueFunction(lm, TASK, layers=[1])
-    assert vf_top.n == 4 and vf_top.first_layer == 1 and vf_top.names[0] == "L1.H0"
+    assert vf_top.n == 4 and vf_top.first_layer == 1 and vf_top.names[0] == "L1.H0" and vf_top.mode == "skip"
     X = all_masks(4)
     full = np.hstack([np.ones((16, 4), np.uint8), X])
     calls = []
@@ -249,12 +272,12 @@ def test_mlp_blocks_and_mean_ablation(lm):
     assert vfm.identity != ComponentValueFunction(lm, wrong1).identity
 
 
-def test_callable_score_gets_next_token_logits(lm):
-    tok = lm.tokenizer
+def test_callable_score_gets_next_token_logits(llama):
+    tok = llama.tokenizer
     target = tok(" paris", add_special_tokens=False)["input_ids"][0]
-    vf = ComponentValueFunction(lm, TASK, score=lambda logits: float(logits[:, target].mean()))
+    vf = ComponentValueFunction(llama, TASK, score=lambda logits: float(logits[:, target].mean()))
     mask = np.array([0, 1, 1, 0, 1, 1, 1, 0], np.uint8)
-    model = _ablated_copy(lm, mask, _comps(vf))
+    model = _ablated_copy(llama, mask, _comps(vf))
     with torch.no_grad():
         ref = np.mean([float(model(input_ids=torch.tensor([tok(p)["input_ids"]])).logits[0, -1, target]) for p, _, _ in TASK])
     assert abs(vf(mask[None])[0] - ref) < 1e-4
@@ -294,13 +317,17 @@ def test_exact_spectrum_agrees_with_brute_force(tmp_path):
     assert again.metadata["n_model_calls"] == 0 and again.metadata["n_from_cache"] == 1024
 
 
-def test_pruning_by_an_exact_surrogate_finds_the_best_mask(lm):
-    vf = ComponentValueFunction(lm, TASK)
+@pytest.mark.slow
+def test_pruning_by_an_exact_surrogate_finds_the_best_mask(llama, tmp_path):
+    vf = ComponentValueFunction(llama, TASK, batch_size=64)
     X = all_masks(8)
     y = vf(X)
-    e = explain_components(lm, TASK, method="exact", n_test=0, accuracy=False)
+    # the explanation's 256 model outputs come from this cache, filled here by the same masks
+    store = QueryCache(tmp_path / "c.sqlite")
+    Queries(vf, 8, cache=store)(X)
+    e = explain_components(llama, TASK, method="exact", n_test=0, accuracy=False, cache=store, batch_size=64)
     banzhaf = [e.spectrum.interactions("BV")[(i,)] for i in range(8)]
-    acc = ComponentValueFunction(lm, TASK, score="accuracy")
+    acc = ComponentValueFunction(llama, TASK, score="accuracy")
     rows = pruning_curve(e.spectrum, vf, [2, 4], marginals={"banzhaf": banzhaf}, extra={"accuracy": acc})
     assert [(r.k, r.method) for r in rows] == [(2, "surrogate"), (2, "banzhaf"), (4, "surrogate"), (4, "banzhaf")]
     for r in rows:
@@ -316,8 +343,8 @@ def test_pruning_by_an_exact_surrogate_finds_the_best_mask(lm):
     assert prune_mask(0, scores=banzhaf).tolist() == [1] * 8
 
 
-def test_report_view_and_json_round_trip(lm, tmp_path):
-    e = explain_components(lm, TASK, components=["L0", "L1.H2", "L1.MLP"], method="exact", n_test=0, order=2)
+def test_report_view_and_json_round_trip(llama, tmp_path):
+    e = explain_components(llama, TASK, components=["L0", "L1.H2", "L1.MLP"], method="exact", n_test=0, order=2)
     assert e.features == ["L0.H0", "L0.H1", "L0.H2", "L0.H3", "L1.H2", "L1.MLP"]
     assert e.metadata["grid"][-1] == [1, -1] and 0.0 <= e.metadata["unablated_accuracy"] <= 1.0
     html = e.to_html()
@@ -335,13 +362,13 @@ def test_report_view_and_json_round_trip(lm, tmp_path):
     json.loads((tmp_path / "e.json").read_text())
 
 
-def test_identity_covers_model_task_ablation_components_and_pickles(lm):
-    a = ComponentValueFunction(lm, TASK)
-    assert a.identity == ComponentValueFunction(lm, TASK).identity
-    assert a.identity != ComponentValueFunction(lm, TASK[:2]).identity
-    assert a.identity != ComponentValueFunction(lm, TASK, ablation="mean").identity
-    assert a.identity != ComponentValueFunction(lm, TASK, layers=[1]).identity
-    assert a.identity != ComponentValueFunction(lm, TASK, score="logprob").identity
+def test_identity_covers_model_task_ablation_components_and_pickles(llama):
+    a = ComponentValueFunction(llama, TASK)
+    assert a.identity == ComponentValueFunction(llama, TASK).identity
+    assert a.identity != ComponentValueFunction(llama, TASK[:2]).identity
+    assert a.identity != ComponentValueFunction(llama, TASK, ablation="mean").identity
+    assert a.identity != ComponentValueFunction(llama, TASK, layers=[1]).identity
+    assert a.identity != ComponentValueFunction(llama, TASK, score="logprob").identity
     b = pickle.loads(pickle.dumps(a))
     X = all_masks(8)[::31]
     np.testing.assert_allclose(b(X), a(X), atol=1e-6)
@@ -363,10 +390,10 @@ def test_identity_covers_model_task_ablation_components_and_pickles(lm):
         ({"score": "f1"}, "score"),
     ],
 )
-def test_bad_input_is_one_clear_error(lm, kwargs, message):
+def test_bad_input_is_one_clear_error(llama, kwargs, message):
     opts = {"task": TASK, **kwargs}
     with pytest.raises((ValueError, TypeError)) as info:
-        ComponentValueFunction(lm, **opts)
+        ComponentValueFunction(llama, **opts)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 

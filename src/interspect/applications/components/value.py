@@ -11,11 +11,16 @@ once per mask in the batch, and hooks apply **a different component mask to ever
   zeroed (or its bias shifted by the mean's projection);
 - an MLP block is ablated by a forward hook on its output (zero, or its mean over the task set).
 
-When no component below layer ``L`` is explained, the hidden states entering layer ``L`` do not
-depend on the mask: they are computed once (on the task's sequences, not per mask) when the
-value function is built, and every forward pass starts at layer ``L`` (the lower blocks are
-swapped for pass-throughs while it runs). Only the positions a score needs go through the
-language-model head.
+Two savings, whichever costs fewer token-layers for the task at hand:
+
+- **lower layers once**: when no component below layer ``L`` is explained, the hidden states
+  entering layer ``L`` do not depend on the mask; they are computed once, when the value function
+  is built, and every forward pass starts at layer ``L`` (the lower blocks are swapped for
+  pass-throughs while it runs);
+- **shared prefix once per mask**: the token prefix every task sequence starts with (e.g. "The
+  capital of") is run once per mask and its key/value cache reused by all the task's sequences.
+
+Only the positions a score needs go through the language-model head.
 
 Caching and counting happen in the query layer (:class:`interspect.queries.Queries`), which
 ``explain`` builds; this class only computes.
@@ -24,6 +29,7 @@ Caching and counting happen in the query layer (:class:`interspect.queries.Queri
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -110,6 +116,8 @@ class ComponentValueFunction:
         prompt and returns one float.
     batch_size : int
         Masks per forward pass (each pass has ``batch_size × sequences`` rows).
+    share_prefix : bool
+        Allow the shared-prefix saving (outputs are the same either way, to float rounding).
 
     Attributes
     ----------
@@ -121,7 +129,9 @@ class ComponentValueFunction:
     identity : str
         Hash of model, task set, score, ablation and component set: the cache key.
     first_layer : int
-        The lowest explained layer; the blocks below it run once, at construction.
+        The lowest explained layer.
+    mode : {"skip", "prefix", "plain"}
+        The saving in use: lower layers run once, shared prefix once per mask, or neither.
 
     Examples
     --------
@@ -143,6 +153,7 @@ class ComponentValueFunction:
         ablation: Ablation = "zero",
         score: ScoreName | Callable[[np.ndarray], float] = "margin",
         batch_size: int = 16,
+        share_prefix: bool = True,
     ) -> None:
         check_choice(ablation, "ablation", ABLATIONS)
         if not callable(score):
@@ -178,6 +189,7 @@ class ComponentValueFunction:
         self.score_name = score if isinstance(score, str) else f"callable:{getattr(score, '__qualname__', 'score')}"
         self.first_layer = min(c.layer for c in self.components)
         self._device = next(lm.model.parameters()).device
+        self._share_prefix = bool(share_prefix)
         self._encode()
         self._setup()
         self.identity = identity_hash(self._settings())
@@ -249,6 +261,29 @@ class ComponentValueFunction:
             valid[i, : len(s)] = True
         self._input = ids.to(self._device)
         self._valid = valid.to(self._device)
+        self._choose_mode(T)
+
+    def _choose_mode(self, T: int) -> None:
+        """Pick the saving that runs the fewest (token, layer) pairs per mask."""
+        L, f, q = self.layout.n_layers, self.first_layer, len(self._seqs)
+        first = self._seqs[0]
+        P = 0
+        # Every position whose logits are read must lie after the prefix.
+        limit = min(p for _, p in self._pairs)
+        while P < limit and all(len(s) > P and s[P] == first[P] for s in self._seqs):
+            P += 1
+        costs = {"plain": L * q * T}
+        if f > 0:
+            costs["skip"] = (L - f) * q * T
+        if self._share_prefix and q >= 2 and P >= 1:
+            costs["prefix"] = L * (P + q * (T - P))
+        self.mode = min(costs, key=lambda k: (costs[k], k != "skip"))
+        self._prefix_len = P if self.mode == "prefix" else 0
+        if self.mode == "prefix":
+            self._prefix_ids = self._input[:1, :P]
+            self._suffix_ids = self._input[:, P:]
+        fwd = self.layout.body.forward
+        self._cache_kw = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
 
     def _setup(self) -> None:
         """One unablated pass: the hidden states entering ``first_layer``, the block output type,
@@ -274,7 +309,8 @@ class ComponentValueFunction:
 
             return hook
 
-        handles.append(lay.layers[self.first_layer].register_forward_pre_hook(grab_input, with_kwargs=True))
+        if self.mode == "skip":
+            handles.append(lay.layers[self.first_layer].register_forward_pre_hook(grab_input, with_kwargs=True))
         handles.append(lay.layers[0].register_forward_hook(grab_output))
         if self.ablation == "mean":
             for layer in sorted({c.layer for c in self.components if not c.is_mlp}):
@@ -287,7 +323,7 @@ class ComponentValueFunction:
         finally:
             for h in handles:
                 h.remove()
-        self._h0 = captured["h0"]
+        self._h0 = captured.get("h0")
         self._tuple_out = bool(captured.get("tuple_out", False))
         self._attn_mean = {
             int(k[4:]): v.view(lay.n_heads, lay.head_dim) for k, v in captured.items() if k.startswith("attn")
@@ -326,29 +362,32 @@ class ComponentValueFunction:
         handles = []
         swapped: list[tuple[int, Any]] = []
 
+        def rows(k: Any, B: int) -> Any:
+            # The shared-prefix pass has one row per mask, the others one per (mask, sequence).
+            return k if B == m and q != 1 else k.repeat_interleave(q, dim=0)
+
         def head_hook(layer: int) -> Callable[..., Any]:
             cols, heads = self._head_cols[layer]
             k = torch.ones((m, lay.n_heads), device=self._device)
             k[:, heads] = keep[:, cols]
-            k = k.repeat_interleave(q, dim=0)[:, None, :, None]  # rows are mask-major
             mean = self._attn_mean.get(layer)
 
             def hook(module: Any, args: Any) -> Any:
                 x = args[0]
                 B, T, W = x.shape
                 v = x.reshape(B, T, lay.n_heads, lay.head_dim)
-                kk = k.to(x.dtype)
+                kk = rows(k, B).to(x.dtype)[:, None, :, None]
                 v = v * kk if mean is None else v * kk + (1 - kk) * mean.to(x.dtype)
                 return (v.reshape(B, T, W), *args[1:])
 
             return hook
 
         def mlp_hook(layer: int) -> Callable[..., Any]:
-            k = keep[:, self._mlp_col[layer]].repeat_interleave(q)[:, None, None]
+            k = keep[:, self._mlp_col[layer]]
             mean = self._mlp_mean.get(layer)
 
             def hook(module: Any, args: Any, output: Any) -> Any:
-                kk = k.to(output.dtype)
+                kk = rows(k, output.shape[0]).to(output.dtype)[:, None, None]
                 return output * kk if mean is None else output * kk + (1 - kk) * mean.to(output.dtype)
 
             return hook
@@ -359,23 +398,36 @@ class ComponentValueFunction:
                 return (h, *args[1:]), kwargs
             return args, {**kwargs, "hidden_states": h}
 
+        P = self._prefix_len
         try:
             for layer in self._head_cols:
                 handles.append(lay.attn_out(layer).register_forward_pre_hook(head_hook(layer)))
             for layer in self._mlp_col:
                 handles.append(lay.mlp(layer).register_forward_hook(mlp_hook(layer)))
-            if self.first_layer > 0:
+            if self.mode == "skip":
                 handles.append(lay.layers[self.first_layer].register_forward_pre_hook(start_hook, with_kwargs=True))
                 for i in range(self.first_layer):
                     swapped.append((i, lay.layers[i]))
                     lay.layers[i] = _pass_through(self._tuple_out)
-            ids = self._input.repeat(m, 1)
             with torch.inference_mode():
-                hidden = lay.body(input_ids=ids, use_cache=False).last_hidden_state
+                if self.mode == "prefix":
+                    out = lay.body(input_ids=self._prefix_ids.repeat(m, 1), use_cache=True)
+                    cache = getattr(out, "cache", None)
+                    if cache is None:
+                        cache = out.past_key_values
+                    cache.batch_repeat_interleave(q)  # mask-major, like the suffix rows
+                    L = self._suffix_ids.shape[1]
+                    position = torch.arange(P, P + L, device=self._device).expand(m * q, L)
+                    hidden = lay.body(
+                        input_ids=self._suffix_ids.repeat(m, 1), position_ids=position,
+                        use_cache=False, **{self._cache_kw: cache},
+                    ).last_hidden_state
+                else:
+                    hidden = lay.body(input_ids=self._input.repeat(m, 1), use_cache=False).last_hidden_state
                 seq = torch.tensor([s for s, _ in self._pairs], device=self._device)
-                pos = torch.tensor([p for _, p in self._pairs], device=self._device)
-                rows = (torch.arange(m, device=self._device)[:, None] * q + seq[None, :]).reshape(-1)
-                picked = hidden[rows, pos.repeat(m)]
+                pos = torch.tensor([p - P for _, p in self._pairs], device=self._device)
+                idx = (torch.arange(m, device=self._device)[:, None] * q + seq[None, :]).reshape(-1)
+                picked = hidden[idx, pos.repeat(m)]
                 logits = self.lm.model.get_output_embeddings()(picked).float()
         finally:
             for i, block in swapped:
@@ -453,6 +505,7 @@ class ComponentValueFunction:
             "ablation": self.ablation,
             "score": self.score_name,
             "first_layer": self.first_layer,
+            "mode": self.mode,
             "batch_size": self.batch_size,
             "identity": getattr(self, "identity", None),
         }
