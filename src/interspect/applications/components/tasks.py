@@ -174,7 +174,7 @@ def resolve_task(task: Any) -> Task:
     Examples
     --------
     >>> resolve_task("capitals").items[0]
-    TaskItem(prompt='The capital of France is', answer=' Paris', wrong=(' Berlin', ' Egypt', ' Warsaw'))
+    TaskItem(prompt='The capital of France is', answer=' Paris', wrong=(' Berlin', ' Moscow', ' Warsaw'))
     """
     if isinstance(task, Task):
         items, name, desc = list(task.items), task.name, task.description

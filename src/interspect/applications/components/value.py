@@ -217,7 +217,6 @@ class ComponentValueFunction:
             return pairs.setdefault((s, p), len(pairs))
 
         tok_pair, tok_id, tok_cont = [], [], []
-        self._cont_item: list[int] = []
         self._answer_cont: list[int] = []
         self._wrong_conts: list[list[int]] = []
         self._last_pair: list[int] = []
@@ -237,7 +236,6 @@ class ComponentValueFunction:
                     tok_id.append(t)
                     tok_cont.append(n_cont)
                 conts.append(n_cont)
-                self._cont_item.append(len(self._answer_cont))
                 n_cont += 1
             self._answer_cont.append(conts[0])
             self._wrong_conts.append(conts[1:])
