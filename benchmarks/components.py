@@ -48,6 +48,18 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def progress_log(label: str):
+    """A progress callable that logs every 50 queries (the run is long on a shared machine)."""
+    last = [-1]
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage == "query" and done // 50 != last[0]:
+            last[0] = done // 50
+            log(f"{label}: {done}/{total} queries")
+
+    return report
+
+
 def query(vf, X, cache=None) -> np.ndarray:
     q = Queries(vf, vf.n, cache=cache, dedup=cache is not None)
     try:
@@ -180,7 +192,7 @@ def main() -> None:
     if "exact" not in skip:
         t = time.perf_counter()
         e = explain_components(lm, "capitals", layers=[args.layer], method="exact", n_test=0, cache=cache,
-                               batch_size=bs, index="Moebius", accuracy=False)
+                               batch_size=bs, index="Moebius", accuracy=False, progress=progress_log("exact"))
         secs = time.perf_counter() - t
         top = "; ".join(f"{' × '.join(it.labels)} {it.value:+.3f}" for it in e.top(6))
         log(f"exact layer {args.layer}: {secs:.1f} s, {e.metadata['n_model_calls']} computed")
@@ -196,7 +208,7 @@ def main() -> None:
             t = time.perf_counter()
             e = explain_components(lm, "capitals", method=method, budget=args.budget, n_test=args.n_test,
                                    cache=cache, batch_size=bs, accuracy=method == "proxyspex",
-                                   progress=lambda stage, done, total, m=method: None)
+                                   progress=progress_log(method))
             secs = time.perf_counter() - t
             results[method] = e
             md = e.metadata
