@@ -36,6 +36,7 @@ _LAZY = {
     "explain_text": "interspect.applications.text.entry",
     "explain_image": "interspect.applications.images.entry",
     "explain_data": "interspect.applications.training_data.entry",
+    "explain_components": "interspect.applications.components.entry",
     "games": "interspect.games",
 }
 

@@ -481,6 +481,7 @@ _SUBCOMMANDS: list[Callable[[Any], None]] = [
     _application("interspect.applications.images.cli:add_parser"),
     _application("interspect.interface.prune:add_parser"),
     _application("interspect.applications.training_data.cli:add_parser"),
+    _application("interspect.applications.components.cli:add_parser"),
 ]
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]

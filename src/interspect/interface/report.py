@@ -297,6 +297,7 @@ VIEWS: dict[str, str] = {
     "text": "interspect.interface.report:_text_view",
     "images": "interspect.applications.images.view:image_view",
     "training_data": "interspect.applications.training_data.view:training_data_view",
+    "components": "interspect.applications.components.view:components_view",
 }
 
 
