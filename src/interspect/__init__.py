@@ -33,6 +33,7 @@ _LAZY = {
     "explain": "interspect.interface.explain",
     "Explanation": "interspect.interface.explanation",
     "explain_text": "interspect.applications.text.entry",
+    "explain_many": "interspect.interface.many",
     "games": "interspect.games",
 }
 

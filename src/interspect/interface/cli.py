@@ -50,7 +50,11 @@ def _add_explain(sub: Any) -> None:
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to explain (default: read --file or standard input)")
-    src.add_argument("--file", help="read the text from this file")
+    src.add_argument(
+        "--file",
+        help="read the text from this file; a .jsonl or .csv file holds many inputs (one result "
+        "folder each under --out, and a summary)",
+    )
     p.add_argument(
         "--question", help="a question or instruction kept fixed while the text is masked"
     )
@@ -70,7 +74,9 @@ def _add_explain(sub: Any) -> None:
         default="smollm2",
         help="'smollm2' (embedded), a Hugging Face id or path, or openai:MODEL@BASE_URL",
     )
-    p.add_argument("--device", default="cpu", help="torch device for local models (cpu, cuda, mps)")
+    p.add_argument(
+        "--device", default="auto", help="torch device for local models (auto = cuda if available, cpu, cuda, mps)"
+    )
     p.add_argument(
         "--scorer",
         default="auto",
@@ -117,7 +123,26 @@ def _add_explain(sub: Any) -> None:
         help="directory for explanation.json, spectrum.json, report.html",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="run the model on Ray actors: a cluster address (auto, ray://host:10001) or none "
+        "for a local cluster",
+    )
+    p.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor")
     p.set_defaults(func=run_explain)
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor the --ray options ask for (None: in this process)."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from interspect.queries.ray_executor import RayExecutor
+
+    return RayExecutor(
+        address=None if args.ray == "local" else args.ray, num_actors=args.actors,
+        num_gpus=args.gpus_per_actor,
+    )
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -137,6 +162,10 @@ def run_explain(args: argparse.Namespace) -> int:
     from interspect.applications.text.entry import explain_text
     from interspect.interface.report import format_table
 
+    if args.file is not None and Path(args.file).suffix.lower() in (".jsonl", ".csv"):
+        from interspect.interface.many import run_file
+
+        return run_file(args, executor=_executor(args), cache=_cache_arg(args))
     text = _read_text(args)
     if not text.strip():
         raise UserError(
@@ -152,7 +181,7 @@ def run_explain(args: argparse.Namespace) -> int:
                 f"--labels needs exactly two comma-separated continuations, got {args.labels!r}"
             )
         labels = (parts[0], parts[1])
-    cache = None if args.no_cache else (args.cache or default_cache_path())
+    cache = _cache_arg(args)
     expl = explain_text(
         text,
         question=args.question,
@@ -172,6 +201,7 @@ def run_explain(args: argparse.Namespace) -> int:
         n_test=args.n_test,
         progress=not args.no_progress,
         device=args.device,
+        executor=_executor(args),
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,6 +232,10 @@ def run_explain(args: argparse.Namespace) -> int:
         f"report: {out / 'report.html'}  (also explanation.json, spectrum.json)  [{meta['seconds']:.1f} s]"
     )
     return 0
+
+
+def _cache_arg(args: argparse.Namespace) -> Any:
+    return None if args.no_cache else (args.cache or default_cache_path())
 
 
 def _int_list(text: str) -> list[int]:

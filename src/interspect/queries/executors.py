@@ -47,13 +47,17 @@ class SerialExecutor:
 
 
 #: Names accepted by ``executor=`` wherever it is a parameter.
-EXECUTORS = ("serial",)
+EXECUTORS = ("serial", "ray")
 
 
 def resolve_executor(executor: Any) -> Executor:
     """``None``/``"serial"`` -> :class:`SerialExecutor`; an object with ``map`` is used as it is."""
     if executor is None or executor == "serial":
         return SerialExecutor()
+    if executor == "ray":  # a pool of Ray actors on the cluster Ray finds or starts
+        from interspect.queries.ray_executor import RayExecutor
+
+        return RayExecutor()
     if isinstance(executor, str):
         raise ValueError(
             f"executor={executor!r} is not supported; accepted values: "

@@ -48,7 +48,8 @@ def explain_text(
     n_test: int = DEFAULT_N_TEST,
     progress: ProgressArg = False,
     executor: str | Executor | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    target: str | int | None = None,
 ) -> Explanation:
     """Explain a language model's output on ``text`` by the segments whose interactions drive it.
 
@@ -71,8 +72,13 @@ def explain_text(
     cache : str, Path or QueryCache, optional
         SQLite file keeping every computed model output (and the generated target); a rerun
         reuses them.
-    executor : "serial" or executor, optional
+    executor : "serial", "ray" or executor, optional
         Where the model runs (see :mod:`interspect.queries.executors`).
+    device : str
+        Torch device of a model loaded here (``"auto"``: CUDA when torch sees a GPU).
+    target : str or int, optional
+        What the ``logprob`` scorer scores (default: the model's own answer), or the class of
+        ``class_logit``; see :class:`~interspect.applications.text.TextValueFunction`.
 
     Returns
     -------
@@ -97,7 +103,8 @@ def explain_text(
     lm = load(model, device=device) if isinstance(model, str) else model
     # One open cache serves the model outputs (the query layer) and the generated target (memo).
     store = cache if isinstance(cache, QueryCache) or cache is None else QueryCache(cache)
-    options: dict[str, Any] = {"question": question, "unit": unit, "masking": masking, "memo": store}
+    options: dict[str, Any] = {"question": question, "unit": unit, "masking": masking, "memo": store,
+                               "target": target}
     try:
         if task is not None:
             vf = TextValueFunction.for_task(task, lm, text, **options)
