@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 import pytest
+
 from llm_required import require_embedded_model
 
 require_embedded_model()

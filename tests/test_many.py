@@ -107,3 +107,17 @@ def test_cli_explain_file_three_texts_then_rerun_computes_nothing(tmp_path, caps
     assert [int(r["model_calls"]) for r in again] == [0, 0, 0]
     assert [r["top_interaction"] for r in again] == [r["top_interaction"] for r in rows]
     assert "3 inputs: 0 model calls" in second
+
+
+def test_cli_ray_options_build_a_ray_executor():
+    from interspect.interface.cli import _executor, build_parser
+    from interspect.queries.ray_executor import RayExecutor
+
+    parse = build_parser().parse_args
+    assert _executor(parse(["explain", "--text", "a b"])) is None
+    ex = _executor(parse(["explain", "--text", "a b", "--ray", "--actors", "3"]))
+    assert isinstance(ex, RayExecutor) and ex.address is None and ex.num_actors == 3
+    ex = _executor(parse(["explain", "--text", "a b", "--ray", "ray://head:10001", "--gpus-per-actor", "1"]))
+    assert ex.address == "ray://head:10001" and ex.num_gpus == 1.0
+    with pytest.raises(ValueError, match="num_actors must be"):
+        _executor(parse(["explain", "--text", "a b", "--ray", "--actors", "0"]))

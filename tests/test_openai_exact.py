@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_models_openai import HAVE_LLAMA, LLAMA_REASON, server  # noqa: F401 - the fixture
 
 from interspect.applications.language import load
+from test_models_openai import server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.llm
 
