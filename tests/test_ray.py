@@ -213,3 +213,21 @@ def test_embedded_model_on_ray_is_bit_identical_to_in_process(pool):
     assert there.spectrum.fourier == here.spectrum.fourier
     assert there.full_output == here.full_output
     assert there.metadata["faithfulness_r2"] == here.metadata["faithfulness_r2"]
+
+
+def test_explain_many_with_inputs_in_flight_at_once_gives_the_same_rows(pool, tmp_path):
+    fns = []
+    for seed in (5, 6, 7):
+        g = games.SparseFourierGame(9, n_terms=8, max_degree=3, seed=seed)
+        g.identity = f"sparse-9-8-3-seed{seed}"
+        fns.append(g)
+    opts = {"method": "proxyspex", "budget": 200, "n_test": 30, "report": False, "executor": pool}
+    one = explain_many(fns, out=tmp_path / "one", **opts)
+    three = explain_many(fns, out=tmp_path / "three", parallel_inputs=3, **opts)
+    keep = ("n", "method", "queries", "model_calls", "r2", "top_interaction", "top_value")
+    assert [{k: r[k] for k in keep} for r in three] == [{k: r[k] for k in keep} for r in one]
+    for name in ("000-sparsefouriergame", "002-sparsefouriergame"):
+        a = (tmp_path / "one" / name / "spectrum.json").read_text()
+        assert (tmp_path / "three" / name / "spectrum.json").read_text() == a
+    with pytest.raises(ValueError, match="parallel_inputs=2 needs an executor"):
+        explain_many(fns, out=tmp_path / "x", parallel_inputs=2)

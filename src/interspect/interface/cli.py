@@ -130,6 +130,10 @@ def _add_explain(sub: Any) -> None:
     )
     p.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU)")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor")
+    p.add_argument(
+        "--parallel-inputs", type=int, default=1,
+        help="with --file and --ray: inputs explained at once, so the actors stay busy",
+    )
     p.set_defaults(func=run_explain)
 
 

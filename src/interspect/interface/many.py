@@ -3,8 +3,9 @@
 Every input's masks go through one query layer with the shared executor (a Ray actor pool
 serves all inputs without reloading the model) and one shared SQLite cache, so a run that
 crashed or was killed resumes where it stopped: a rerun recomputes nothing that is in the
-cache and rewrites every folder and the summary. Inputs run one after another; each input's
-batches are spread over the executor.
+cache and rewrites every folder and the summary. Each input's batches are spread over the executor;
+with ``parallel_inputs=K`` (and an executor that runs elsewhere, like Ray) K inputs are in flight
+at once, so the workers stay busy while one input's engine fits.
 
 Inputs are texts (``str``), records (``{"text": ..., "id": ..., "question": ..., "target":
 ..., "labels": [a, b]}``, as in a JSONL or CSV file) or value functions with an ``n``
@@ -19,16 +20,18 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from interspect.core.validation import check_positive_int
 from interspect.engines.registry import DEFAULT_N_TEST, DEFAULT_SEED
 from interspect.interface.explain import Method, explain, validate_common
 from interspect.interface.explanation import Explanation
 from interspect.queries.cache import QueryCache
-from interspect.queries.executors import Executor, resolve_executor
+from interspect.queries.executors import Executor, SerialExecutor, resolve_executor
 from interspect.queries.progress import ProgressArg, check_progress
 
 __all__ = ["explain_many", "read_inputs", "SUMMARY_COLUMNS", "INPUT_KEYS"]
@@ -178,6 +181,7 @@ def explain_many(
     device: str = "auto",
     report: bool = True,
     on_error: Literal["raise", "record"] = "raise",
+    parallel_inputs: int = 1,
 ) -> list[dict[str, Any]]:
     """Explain every input; write ``out/<NNN>-<id>/`` per input and ``out/summary.csv|md``.
 
@@ -207,6 +211,10 @@ def explain_many(
     on_error : {"raise", "record"}
         ``"raise"``: stop at the first failing input (the cache keeps everything computed);
         ``"record"``: note the error in its summary row and go on.
+    parallel_inputs : int
+        Inputs explained at once (driver threads sharing the executor), so a pool of workers
+        stays busy across inputs; each result is the same as alone. Needs an executor that
+        runs the value function elsewhere (``"ray"``): in-process, inputs go one at a time.
 
     Returns
     -------
@@ -230,6 +238,7 @@ def explain_many(
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error={on_error!r} is not supported; accepted values: 'raise', 'record'")
     check_progress(progress)
+    parallel_inputs = check_positive_int(parallel_inputs, "parallel_inputs")
     if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Iterable):
         raise TypeError("inputs must be a list of texts, records or value functions (a single text: use explain_text)")
     records = [_record(item, k) for k, item in enumerate(inputs)]
@@ -241,6 +250,12 @@ def explain_many(
     out.mkdir(parents=True, exist_ok=True)
     own_executor = isinstance(executor, str) or executor is None
     ex = resolve_executor(executor)
+    if parallel_inputs > 1 and isinstance(ex, SerialExecutor):
+        # One model in this process must not run in several threads at once.
+        raise ValueError(
+            f"parallel_inputs={parallel_inputs} needs an executor that runs the model elsewhere "
+            "(executor='ray'); in-process, inputs run one at a time (parallel_inputs=1)"
+        )
     if cache is False:
         store = None
     elif isinstance(cache, QueryCache):
@@ -258,37 +273,51 @@ def explain_many(
         "method": method, "budget": budget, "max_degree": max_degree, "index": index,
         "order": order, "seed": seed, "n_test": n_test, "cache": store, "executor": ex,
     }  # fmt: skip
+    text_options = {"question": question, "unit": unit, "scorer": scorer, "labels": labels,
+                    "task": task, "masking": masking}  # fmt: skip
+
+    def one(k: int) -> dict[str, Any]:
+        rec = records[k]
+        rid = str(rec.get("id", k))
+        name = f"{k:03d}-{_slug(rid if 'id' in rec else rec.get('text', type(rec.get('value_fn')).__name__))}"
+        row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "")
+        row.update({"index": k, "id": rid, "folder": name, "r2": None, "top_value": None})
+        start = time.perf_counter()
+        try:
+            expl = _explain_one(rec, lm, common, **text_options)
+        except Exception as exc:
+            if on_error == "raise":
+                raise
+            row["error"] = " ".join(str(exc).split())[:300] or type(exc).__name__
+        else:
+            folder = out / name
+            folder.mkdir(exist_ok=True)
+            expl.to_json(folder / "explanation.json")
+            expl.spectrum.to_json(folder / "spectrum.json")
+            if report:
+                expl.to_html(folder / "report.html")
+            meta = expl.metadata
+            top, value = _top(expl)
+            r2 = meta.get("faithfulness_r2")
+            row.update({
+                "n": expl.n, "method": meta["method"], "queries": meta["n_queries"],
+                "model_calls": meta["n_model_calls"], "from_cache": meta["n_from_cache"],
+                "r2": None if r2 is None else round(float(r2), 6), "top_interaction": top,
+                "top_value": value,
+            })  # fmt: skip
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        return row
+
+    threads = None
     try:
-        for k, rec in enumerate(records):
-            rid = str(rec.get("id", k))
-            name = f"{k:03d}-{_slug(rid if 'id' in rec else rec.get('text', type(rec.get('value_fn')).__name__))}"
-            row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "")
-            row.update({"index": k, "id": rid, "folder": name, "r2": None, "top_value": None})
-            start = time.perf_counter()
-            try:
-                expl = _explain_one(rec, lm, common, question=question, unit=unit, scorer=scorer,
-                                    labels=labels, task=task, masking=masking)
-            except Exception as exc:
-                if on_error == "raise":
-                    raise
-                row["error"] = " ".join(str(exc).split())[:300] or type(exc).__name__
-            else:
-                folder = out / name
-                folder.mkdir(exist_ok=True)
-                expl.to_json(folder / "explanation.json")
-                expl.spectrum.to_json(folder / "spectrum.json")
-                if report:
-                    expl.to_html(folder / "report.html")
-                meta = expl.metadata
-                top, value = _top(expl)
-                r2 = meta.get("faithfulness_r2")
-                row.update({
-                    "n": expl.n, "method": meta["method"], "queries": meta["n_queries"],
-                    "model_calls": meta["n_model_calls"], "from_cache": meta["n_from_cache"],
-                    "r2": None if r2 is None else round(float(r2), 6), "top_interaction": top,
-                    "top_value": value,
-                })  # fmt: skip
-            row["seconds"] = round(time.perf_counter() - start, 3)
+        if parallel_inputs > 1:
+            # Inputs in flight at once keep the executor's workers busy while one input's
+            # engine fits between its query rounds; results come back in input order.
+            threads = ThreadPoolExecutor(max_workers=parallel_inputs)
+            results: Iterable[dict[str, Any]] = threads.map(one, range(len(records)))
+        else:
+            results = map(one, range(len(records)))
+        for k, row in enumerate(results):
             rows.append(row)
             # After every input, so a crash leaves the summary of what finished.
             _write_summary(out, rows)
@@ -298,8 +327,10 @@ def explain_many(
                 import sys
 
                 status = f"error: {row['error']}" if row["error"] else f"R² {row['r2']}, {row['model_calls']} model calls"
-                print(f"interspect: input {k + 1}/{len(records)} ({name}): {status}", file=sys.stderr)
+                print(f"interspect: input {k + 1}/{len(records)} ({row['folder']}): {status}", file=sys.stderr)
     finally:
+        if threads is not None:
+            threads.shutdown(wait=True, cancel_futures=True)
         if store is not None and store is not cache:
             store.close()
         close = getattr(ex, "close", None)
@@ -337,14 +368,20 @@ def run_file(args: Any, *, executor: Any = None, cache: Any = None) -> int:
             raise UserError(f"--labels needs exactly two comma-separated continuations, got {args.labels!r}")
         labels = (parts[0], parts[1])
     start = time.perf_counter()
-    rows = explain_many(
-        records, out=args.out, model=args.model, question=args.question, unit=args.unit,
-        scorer=args.scorer, labels=labels, task=args.task, masking=args.masking,
-        method=args.method, budget=args.budget, max_degree=args.max_degree, index=args.index,
-        order=args.order, seed=args.seed, n_test=args.n_test,
-        cache=False if cache is None else cache, executor=executor,
-        progress=not args.no_progress, device=args.device,
-    )  # fmt: skip
+    try:
+        rows = explain_many(
+            records, out=args.out, model=args.model, question=args.question, unit=args.unit,
+            scorer=args.scorer, labels=labels, task=args.task, masking=args.masking,
+            method=args.method, budget=args.budget, max_degree=args.max_degree, index=args.index,
+            order=args.order, seed=args.seed, n_test=args.n_test,
+            cache=False if cache is None else cache, executor=executor,
+            progress=not args.no_progress, device=args.device,
+            parallel_inputs=args.parallel_inputs,
+        )  # fmt: skip
+    finally:
+        close = getattr(executor, "close", None)
+        if callable(close):
+            close()
     print(format_summary(rows))
     calls = sum(int(r["model_calls"] or 0) for r in rows)
     cached = sum(int(r["from_cache"] or 0) for r in rows)
