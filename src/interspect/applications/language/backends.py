@@ -27,6 +27,9 @@ __all__ = [
     "load",
     "embedded_model_path",
     "check_device",
+    "resolve_device",
+    "check_dtype",
+    "DTYPES",
     "HFCausalLM",
     "HFClassifier",
     "EMBEDDED_PACKAGE",
@@ -109,15 +112,54 @@ def check_device(device: str) -> str:
     return device
 
 
-def _resolve_dtype(torch: Any, dtype: str | None) -> Any:
-    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: ``dtype=`` values: the weights' floating-point type ("bf16"/"fp16" are short names).
+DTYPES = ("auto", "float32", "float16", "bfloat16", "fp32", "fp16", "bf16")
+_DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:1', 'mps'"
+
+
+def check_dtype(dtype: Any) -> str | None:
+    """``dtype`` as given, validated (``None`` = float32), or one clear ValueError."""
+    if dtype is None or dtype in DTYPES:
+        return dtype
+    raise ValueError(
+        f"dtype={dtype!r} is not supported; accepted values: None, {', '.join(map(repr, DTYPES))}"
+    )
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other names unchanged.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device != "auto":
+        return device
+    torch, _ = _import_torch_transformers()
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _resolve_dtype(torch: Any, dtype: str | None, device: str = "cpu") -> Any:
+    dtype = check_dtype(dtype)
     if dtype is None:
         return torch.float32
-    if dtype not in names:
-        raise ValueError(
-            f"dtype={dtype!r} is not supported; accepted values: None, {', '.join(map(repr, names))}"
-        )
-    return names[dtype]
+    if dtype == "auto":
+        # bf16 halves memory and is what GPUs from Ampere on run fastest; elsewhere keep fp32
+        # (fp16 on CPU is slow and overflows more easily).
+        cuda = device.startswith("cuda") and torch.cuda.is_available()
+        return torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    return names[_DTYPE_ALIASES.get(dtype, dtype)]
+
+
+def _is_oom(torch: Any, exc: BaseException) -> bool:
+    """True for an out-of-memory error of any torch device (CUDA's class, or a RuntimeError)."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 class _HFModel:
@@ -135,6 +177,20 @@ class _HFModel:
 
     def identity(self) -> dict:
         return dict(self._identity)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # A model loaded by `load` pickles as the call that loads it: a Ray actor or a worker
+        # process receiving a value function loads its own replica once (load caches per
+        # process; device "auto" picks that process's GPU) instead of unpickling the weights.
+        args = getattr(self, "_load_args", None)
+        if args is None:
+            return super().__reduce_ex__(protocol)
+        spec, device, dtype, kind = args
+        return (_load_replica, (spec, device, dtype, kind))
+
+
+def _load_replica(spec: str, device: str, dtype: str | None, kind: str) -> Any:
+    return load(spec, device=device, dtype=dtype, kind=kind)  # type: ignore[arg-type]
 
 
 class HFCausalLM(_HFModel):
@@ -161,8 +217,16 @@ class HFCausalLM(_HFModel):
         params = inspect.signature(fwd).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._prefix: tuple[tuple[int, ...], Any] | None = None
-        # Bytes of attention scores one forward pass may need; bounds memory on long texts.
+        # Bytes of attention scores one forward pass may need; bounds memory on long texts. On a
+        # GPU a quarter of the memory free after loading (at least the CPU's 512 MB).
         self.attention_budget = 512 * 2**20
+        if str(device).startswith("cuda") and self._torch.cuda.is_available():
+            free, _ = self._torch.cuda.mem_get_info(self._torch.device(device))
+            self.attention_budget = max(self.attention_budget, int(free) // 4)
+        #: Most rows one forward pass has run without running out of memory (``None``: no limit
+        #: met yet); halved on every out-of-memory error, then kept for later batches.
+        self.max_rows: int | None = None
+        self.stats = {"oom_splits": 0}
 
     # -- prompts -------------------------------------------------------------------------------
     def render(self, message: str, answer_prefix: str = "") -> str:
@@ -322,17 +386,21 @@ class HFCausalLM(_HFModel):
         out = np.empty((len(prompts), len(continuations)))
         single = all(len(c) == 1 for c in continuations)
         extra = 0 if single else max(len(c) for c in continuations)
+
+        def run(rows: list[int]) -> None:
+            sub = [enc[i] for i in rows]
+            if single:
+                wanted = [[(len(e), c[0]) for c in continuations] for e in sub]
+                out[rows] = self._logprob_rows(sub, wanted)
+                return
+            for j, c in enumerate(continuations):
+                seqs = [e + list(c) for e in sub]
+                wanted = [[(len(e) + q, t) for q, t in enumerate(c)] for e in sub]
+                out[rows, j] = [sum(r) for r in self._logprob_rows(seqs, wanted)]
+
         with torch.inference_mode():
             for rows in self._groups([len(e) + extra for e in enc]):
-                sub = [enc[i] for i in rows]
-                if single:
-                    wanted = [[(len(e), c[0]) for c in continuations] for e in sub]
-                    out[rows] = self._logprob_rows(sub, wanted)
-                    continue
-                for j, c in enumerate(continuations):
-                    seqs = [e + list(c) for e in sub]
-                    wanted = [[(len(e) + q, t) for q, t in enumerate(c)] for e in sub]
-                    out[rows, j] = [sum(r) for r in self._logprob_rows(seqs, wanted)]
+                self._adaptive(run, rows)
         return out
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
@@ -378,6 +446,28 @@ class HFCausalLM(_HFModel):
                 wanted = [[(len(enc[i]) + q, head[q]) for q in positions] for i in rows]
                 out[rows] = self._logprob_rows(seqs, wanted)
         return out
+
+    def _adaptive(self, run: Any, rows: list[int]) -> None:
+        """``run(rows)`` in pieces of at most ``max_rows`` rows; on out-of-memory, halve the
+        piece, remember the smaller size and go on (one row that does not fit is an error)."""
+        torch = self._torch
+        step = len(rows) if self.max_rows is None else max(1, min(len(rows), self.max_rows))
+        start = 0
+        while start < len(rows):
+            piece = rows[start : start + step]
+            try:
+                run(piece)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+                if not _is_oom(torch, exc) or len(piece) == 1:
+                    raise
+                self._prefix = None  # a cached prefix may hold the memory that is missing
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                step = max(1, len(piece) // 2)
+                self.max_rows = step
+                self.stats["oom_splits"] += 1
+                continue
+            start += len(piece)
 
     def _groups(self, lengths: Sequence[int]) -> list[list[int]]:
         """Split a batch so that no forward pass needs more than ~``attention_budget`` bytes of
@@ -459,7 +549,7 @@ def _fingerprint_dir(path: Path) -> str:
 
 def _load_hf(spec: str, *, device: str, dtype: str | None, kind: str) -> Any:
     torch, transformers = _import_torch_transformers()
-    torch_dtype = _resolve_dtype(torch, dtype)
+    torch_dtype = _resolve_dtype(torch, dtype, device)
     kwargs: dict[str, Any] = {"local_files_only": True}
     if spec == "smollm2":
         gguf = embedded_model_path()
@@ -512,8 +602,8 @@ def _load_hf(spec: str, *, device: str, dtype: str | None, kind: str) -> Any:
 def load(
     spec: str = "smollm2",
     *,
-    device: str = "cpu",
-    dtype: Literal["float32", "float16", "bfloat16"] | None = None,
+    device: str = "auto",
+    dtype: Literal["auto", "float32", "float16", "bfloat16", "fp32", "fp16", "bf16"] | None = None,
     kind: Literal["auto", "causal", "classifier"] = "auto",
     **options: Any,
 ) -> Any:
@@ -529,9 +619,11 @@ def load(
         server, Ollama), e.g. ``"openai:gpt-4o-mini@https://api.openai.com/v1"``; the API key is
         read from ``OPENAI_API_KEY``.
     device : str
-        Torch device for Hugging Face models (``"cpu"`` default, ``"cuda"``, ``"mps"``).
-    dtype : {"float32", "float16", "bfloat16"} or None
-        Weights dtype for Hugging Face models (``None`` = float32).
+        Torch device for Hugging Face models: ``"auto"`` (default: CUDA when torch sees a GPU,
+        else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    dtype : {"auto", "float32", "float16", "bfloat16", "fp32", "fp16", "bf16"} or None
+        Weights dtype for Hugging Face models (``None`` = float32; ``"auto"`` = bfloat16 on a GPU
+        that supports it, else float32). Scores are always computed in float32 from the logits.
     kind : {"auto", "causal", "classifier"}
         Force the Hugging Face model class; ``"auto"`` reads the config.
     **options
@@ -562,9 +654,20 @@ def load(
         return OpenAIBackend.from_spec(spec, **options)
     if options:
         raise TypeError(f"unexpected options for a Hugging Face model: {sorted(options)}")
-    key = (spec, device, f"{dtype}/{kind}")
+    if not isinstance(device, str) or not device:
+        raise TypeError(f"device must be a torch device string ({DEVICES_HINT}), got {device!r}")
+    check_dtype(dtype)
+    resolved = resolve_device(device)
+    torch, _ = _import_torch_transformers()
+    # Keyed by what is loaded, so dtype=None and "float32" (or "bf16" and "bfloat16") share one.
+    dtype_name = str(_resolve_dtype(torch, dtype, resolved)).replace("torch.", "")
+    key = (spec, resolved, f"{dtype_name}/{kind}")
     if key not in _LOADED:
-        check_device(device)
-    if key not in _LOADED:
-        _LOADED[key] = _load_hf(spec, device=device, dtype=dtype, kind=kind)
+        check_device(resolved)  # one line, before any weights load, if this torch cannot use it
+        lm = _load_hf(spec, device=resolved, dtype=dtype, kind=kind)
+        # What pickling sends instead of the weights: the device as asked ("auto" resolves on
+        # the receiving machine), the dtype as resolved here (it is part of the identity, so a
+        # replica computes what the cache files its outputs under).
+        lm._load_args = (spec, device, lm.identity()["dtype"], kind)
+        _LOADED[key] = lm
     return _LOADED[key]

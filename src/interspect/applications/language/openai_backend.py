@@ -8,10 +8,21 @@ Scores come from the log-probabilities the server returns:
   top tokens gets a **floor**: the smallest returned top log-probability, an upper bound on its
   true value (the token is less likely than every returned one). Floors are counted in
   ``backend.stats["floored"]``; a run never crashes on a missing log-probability.
-- logprob (teacher forcing): the legacy ``/completions`` endpoint on the raw prompt text, one
-  request per target token (``max_tokens=1``, ``logprobs``), the target split into tokens by the
-  server itself; missing tokens get the same floor. Needs a server with ``/completions``
-  (vLLM, llama.cpp, Ollama); OpenAI's chat models only support the margin scorer.
+- logprob (teacher forcing), **exact**: one ``/completions`` request per prompt with the answer
+  appended, ``echo=True`` and ``logprobs``: the server returns the log-probability of every
+  prompt token, and the answer's tokens' are summed — the whole answer, exactly, in one request
+  (vLLM, llama.cpp servers). Used where the server supports it (``scoring="auto"``, the
+  default): the answer must come back as the same tokens the server gives it alone, the
+  response must say how many tokens it generated (``usage``), and a one-time probe per kind of
+  prompt start checks that the echoed values belong to the right positions
+  (llama-cpp-python's server shifts them by one when the prompt does not start with the BOS
+  token). ``backend.stats["exact"]`` counts the prompts scored this way.
+- logprob, **fallback** (``scoring="per_token"``, and any prompt the exact path cannot score):
+  the raw prompt text, one request per target token (``max_tokens=1``, ``logprobs``), the
+  target split into tokens by the server itself; a token outside the returned top
+  log-probabilities gets the same floor, so this is an approximation
+  (``backend.stats["fallback"]`` counts its prompts). Both need ``/completions`` (vLLM,
+  llama.cpp, Ollama); OpenAI's chat models only support the margin scorer.
 
 Requests run with bounded concurrency and are retried with exponential backoff on HTTP 429
 (honouring ``Retry-After``), 5xx, timeouts and connection errors; every retry is reported to
@@ -43,7 +54,10 @@ import numpy as np
 
 from interspect.queries.partial import attach_partial
 
-__all__ = ["OpenAIBackend"]
+__all__ = ["OpenAIBackend", "SCORING"]
+
+#: ``scoring=`` values of the teacher-forced (``logprob``) scorer; see the module docstring.
+SCORING = ("auto", "echo", "per_token")
 
 #: Longest wait between two tries, whatever a Retry-After header asks for.
 MAX_RETRY_WAIT = 60.0
@@ -185,8 +199,21 @@ class OpenAIBackend:
         self._local = threading.local()  # per calling thread: floors of its latest scoring call
         self.stats = {"requests": 0, "retries": 0, "scores": 0, "floored": 0}
 
+    #: How ``continuation_logprobs`` scores: ``"auto"`` (exact where the server can, see the
+    #: module docstring), ``"echo"`` (exact or an error), ``"per_token"`` (the fallback only).
+    scoring: Literal["auto", "echo", "per_token"] = "auto"
+
     @classmethod
     def from_spec(cls, spec: str, **options: Any) -> OpenAIBackend:
+        scoring = options.pop("scoring", "auto")
+        if scoring not in SCORING:
+            raise ValueError(f"scoring={scoring!r} is not supported; accepted values: {', '.join(map(repr, SCORING))}")
+        backend = cls._from_spec(spec, **options)
+        backend.scoring = scoring
+        return backend
+
+    @classmethod
+    def _from_spec(cls, spec: str, **options: Any) -> OpenAIBackend:
         body = spec[len("openai:") :]
         model, sep, url = body.partition("@")
         if not model or not sep or not url.startswith(("http://", "https://")):
@@ -198,7 +225,9 @@ class OpenAIBackend:
 
     # -- prompts -----------------------------------------------------------------------------
     def identity(self) -> dict:
-        return {"backend": "openai", "model": self.model, "base_url": self.url}
+        # The scoring mode changes teacher-forced scores (exact vs floored), so it is part of
+        # what the cache files outputs under.
+        return {"backend": "openai", "model": self.model, "base_url": self.url, "scoring": self.scoring}
 
     def template_fingerprint(self) -> str:
         return "server-side chat template"
@@ -418,7 +447,142 @@ class OpenAIBackend:
         return self._tokens[target]
 
     def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
-        """Teacher-forced log p(continuation | raw prompt), one ``/completions`` call per token."""
+        """Teacher-forced ``log p(continuation | raw prompt)``: exact, one request per prompt and
+        continuation, where the server allows (see the module docstring); else the per-token
+        fallback."""
+        if self.scoring == "per_token":
+            return self._per_token_logprobs(prompts, continuations)
+        prompts = list(prompts)
+        out = self._exact_logprobs(prompts, continuations)
+        missing = np.argwhere(np.isnan(out))
+        if len(missing) and self.scoring == "echo":
+            raise RuntimeError(
+                f"{self.url} could not score {len(missing)} prompt(s) exactly with echo + "
+                "logprobs on /completions (see backend.stats['exact_refused']); use scoring='auto' "
+                "to fall back to one request per answer token"
+            )
+        floored = np.zeros(len(prompts))  # exact scores are never floored
+        try:
+            for i, j in missing:
+                with self._lock:
+                    self.stats["fallback"] = self.stats.get("fallback", 0) + 1
+                out[i, j] = self._per_token_logprobs([prompts[i]], [continuations[j]])[0, 0]
+                floored[i] = max(floored[i], float(self.last_floored()[0]))
+        except Exception as exc:
+            # What arrived (exactly or by the fallback) travels on to the query layer.
+            self._local.floored = floored
+            raise attach_partial(exc, out) from None
+        self._local.floored = floored
+        return out
+
+    # -- exact teacher forcing: echo + logprobs ----------------------------------------------
+    #: Largest gap (nats) between the probe's two readings of one next-token distribution that
+    #: still counts as the same distribution (the server computes both in different batches).
+    ALIGN_TOL = 0.02
+
+    def _exact_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """``(len(prompts), len(continuations))`` exact log-probabilities; NaN where the server
+        could not give one (the caller falls back)."""
+        jobs = [(i, j) for j in range(len(continuations)) for i in range(len(prompts))]
+        toks = {c: self._target_tokens(c) for c in continuations}
+
+        def one(job: tuple[int, int]) -> float:
+            i, j = job
+            v = self._echo_score(self._raw(prompts[i]), continuations[j], toks[continuations[j]])
+            with self._lock:
+                key = "exact" if v is not None else "exact_refused"
+                self.stats[key] = self.stats.get(key, 0) + 1
+            return float("nan") if v is None else v
+
+        results, error = self._map(one, jobs)
+        out = np.full((len(prompts), len(continuations)), np.nan)
+        for (i, j), v in zip(jobs, results):
+            if v is not None:
+                out[i, j] = v
+        if error is not None:
+            self._local.floored = np.zeros(len(prompts))
+            raise attach_partial(error, out)
+        return out
+
+    def _echo_score(self, raw: str, target: str, target_tokens: list[str]) -> float | None:
+        """Sum of the echoed log-probabilities of ``target``'s tokens after ``raw``, or None."""
+        body = self._post(
+            "/completions",
+            {"model": self.model, "prompt": raw + target, "max_tokens": 1, "temperature": 0,
+             "seed": 0, "logprobs": 1, "echo": True},
+        )
+        try:
+            lp = body["choices"][0]["logprobs"]
+            tokens, values, tops = list(lp["tokens"]), list(lp["token_logprobs"]), list(lp["top_logprobs"])
+            generated = int(body["usage"]["completion_tokens"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None  # no echo, no usage: this server cannot say which tokens are the answer
+        end = len(tokens) - generated
+        m = len(target_tokens)
+        start = end - m
+        # The answer must come back as the tokens it has alone (no merge across the boundary),
+        # after at least one prompt token ...
+        if start < 1 or end > len(values) or tokens[start:end] != target_tokens:
+            return None
+        # ... and the prompt as the tokens it has alone: "\n\n" + "The" comes back as
+        # "\n", "\n", "The", a different context from the prompt's own final "\n\n".
+        n_prompt = self._count_tokens(raw)
+        joint = (body.get("usage") or {}).get("prompt_tokens")
+        if n_prompt is None or not isinstance(joint, int) or joint != n_prompt + m:
+            return None
+        vals = values[start:end]
+        if any(v is None or not math.isfinite(v) for v in vals):
+            return None
+        if not self._aligned(raw, tokens[0], tops[start]):
+            return None
+        return float(sum(vals))
+
+    def _count_tokens(self, text: str) -> int | None:
+        """How many tokens the server makes of ``text`` (its tokenize endpoint: vLLM's
+        ``/tokenize``, llama-cpp-python's ``/extras/tokenize``; no forward pass), or None."""
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        routes = {"/tokenize": {"model": self.model, "prompt": text},
+                  "/extras/tokenize": {"model": self.model, "input": text}}  # fmt: skip
+        known = self.__dict__.get("_tokenize_route")
+        if known is False:
+            return None
+        for route in [known] if known else list(routes):
+            try:
+                body = self._post(root + route, routes[route])
+            except RuntimeError:  # 404 and the like: not this server's endpoint
+                continue
+            toks = body.get("tokens") if isinstance(body, dict) else None
+            if isinstance(toks, list):
+                self._tokenize_route = route
+                return len(toks)
+        self._tokenize_route = False
+        return None
+
+    def _aligned(self, raw: str, first_token: str, top_at_answer: Any) -> bool:
+        """Whether this server's echoed values at a position are that position's token's
+        log-probability (not the next one's), for prompts that start like ``raw``: probed once
+        per kind of start by asking for the next-token distribution after ``raw`` directly."""
+        # llama-cpp-python's shift depends on whether the prompt's first token is BOS, which a
+        # prompt shows by not starting with the first token the echo reports.
+        key = (first_token, raw.startswith(first_token))
+        probes = self.__dict__.setdefault("_alignment", {})
+        if key not in probes:
+            if not isinstance(top_at_answer, dict) or not top_at_answer:
+                return False
+            choice = self._completion(raw, max_tokens=1, logprobs=1)
+            direct = ((choice.get("logprobs") or {}).get("top_logprobs") or [None])[0]
+            ok = False
+            if isinstance(direct, dict) and direct:
+                # The best next-token log-probability after `raw`, read two ways: at the
+                # answer's first position in the echo, and from a plain completion of `raw`.
+                gap = abs(max(top_at_answer.values()) - max(direct.values()))
+                ok = gap <= self.ALIGN_TOL
+            probes[key] = ok
+        return probes[key]
+
+    def _per_token_logprobs(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """Teacher-forced log p(continuation | raw prompt), one ``/completions`` call per token
+        (the fallback: a token outside the top log-probabilities gets a floor)."""
         prompts = list(prompts)
         jobs = [
             (i, j, q, self._raw(p) + "".join(toks[:q]), toks[q])

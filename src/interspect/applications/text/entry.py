@@ -63,9 +63,10 @@ def explain_text(
     n_test: int = DEFAULT_N_TEST,
     progress: ProgressArg = False,
     executor: str | Executor | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     span: str | tuple[int, int] | None = None,
     model_options: Mapping[str, Any] | None = None,
+    target: str | int | None = None,
 ) -> Explanation:
     """Explain a language model's output on ``text`` by the segments whose interactions drive it.
 
@@ -91,17 +92,20 @@ def explain_text(
     cache : str, Path or QueryCache, optional
         SQLite file keeping every computed model output (and the generated target); a rerun
         reuses them.
-    executor : "serial" or executor, optional
+    executor : "serial", "ray" or executor, optional
         Where the model runs (see :mod:`interspect.queries.executors`).
     span : str or (int, int), optional
         Explain only part of the generated answer: a substring of it (occurring once) or a
         ``(start, end)`` character range. The output is then the log-probability of those answer
         tokens, teacher-forced after the rest of the answer before them (scorer ``logprob``).
     device : str
-        Torch device of a Hugging Face model loaded from a name.
+        Torch device of a model loaded here (``"auto"``: CUDA when torch sees a GPU).
     model_options : dict, optional
         Options of a model loaded from a name (OpenAI-compatible endpoints: ``timeout``,
         ``max_retries``, ``concurrency``, ``top_logprobs``, ...).
+    target : str or int, optional
+        What the ``logprob`` scorer scores (default: the model's own answer), or the class of
+        ``class_logit``; see :class:`~interspect.applications.text.TextValueFunction`.
 
     Returns
     -------
@@ -145,7 +149,8 @@ def explain_text(
     lm = None
     try:
         lm = load(model, device=device, **options) if isinstance(model, str) else model
-        vf_options: dict[str, Any] = {"question": question, "unit": unit, "masking": masking, "memo": store}
+        vf_options: dict[str, Any] = {"question": question, "unit": unit, "masking": masking, "memo": store,
+                                      "target": target}
         if span is not None:
             vf_options["span"] = span
         if task is not None:

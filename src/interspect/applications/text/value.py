@@ -9,6 +9,7 @@ same prompt are computed once. Caching, counting and progress happen in the quer
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -243,7 +244,8 @@ class TextValueFunction:
         self.replacement = resolve_replacement(masking, getattr(lm, "mask_token", None))
         self.scorer_name: str = _resolve_scorer(lm, scorer, labels)
         is_clf = lm.kind == "classifier"
-        template = None if is_clf else (lambda msg: lm.render(msg, answer_prefix))
+        # A partial of a bound method (not a lambda) so the value function pickles with plain pickle.
+        template = None if is_clf else functools.partial(lm.render, answer_prefix=answer_prefix)
         # A classifier reads the question as the second text of a pair, not inside the prompt.
         self._builder = PromptBuilder(
             text,
@@ -444,6 +446,14 @@ class TextValueFunction:
         if isinstance(self.scorer, SpanLogProbScorer):
             d["span_scored"] = self.scorer.scored_text  # whole tokens: may extend the span a little
         return d
+
+    def __getstate__(self) -> dict:
+        # A copy shipped to a worker (Ray actor, process) leaves the memo behind: it is an open
+        # SQLite connection, used only to find the target while constructing. The model pickles
+        # as a reference and is loaded once per worker process.
+        state = self.__dict__.copy()
+        state["_memo"] = None
+        return state
 
     def __repr__(self) -> str:
         return (
