@@ -10,6 +10,8 @@ from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_n, check_positive_int, check_seed
+from interspect.engines.proxy import sampling as _sampling
+from interspect.engines.proxy.crossfit import crossfit, make_folds, ridge_fixed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
@@ -27,6 +29,12 @@ __all__ = ["proxyspex", "tree_spectrum", "truncate", "ridge_refit", "select_term
 
 _BACKENDS = ("lightgbm", "xgboost")
 _MAX_TERMS = 1500
+_FAMILIES = ("select", "cut", "pool")
+_CUT_ENERGY = 0.99
+# Fewer samples than this are not split for cross-fitting (each fold would be too small).
+_MIN_CV_ROWS = 40
+_PRUNE_REL = 1e-3
+_PRUNE_ABS = 1e-12
 
 
 def proxyspex(
@@ -41,6 +49,7 @@ def proxyspex(
     progress: ProgressArg = False,
     n_jobs: int | None = None,
     energy: float = 0.999,
+    sampling: Literal["uniform", "paired", "stratified"] = "uniform",
 ) -> Spectrum:
     """Explain ``value_fn`` by a sparse Fourier spectrum learnt through a tree proxy (ProxySPEX).
 
@@ -110,7 +119,9 @@ def proxyspex(
     backend, estimator = _resolve_proxy(proxy, max_degree)
     rng = check_seed(seed)
 
-    X = uniform_masks(n, budget, rng)
+    if sampling not in ("uniform", "paired", "stratified"):
+        raise ValueError(f"sampling={sampling!r} is not supported; accepted values: 'uniform', 'paired', 'stratified'")
+    X = _sampling.draw_masks(n, budget, rng, paired=sampling == "paired", stratified=sampling == "stratified")
     queries = as_queries(value_fn, n, batch_size=batch_size, progress=Progress(progress, "proxyspex"))
     try:
         queries.expect(len(X))
@@ -135,7 +146,52 @@ def _spectrum(X: np.ndarray, y: np.ndarray, n: int, **kwargs: Any) -> Spectrum:
         table = np.empty(2**n)
         table[X.astype(np.int64) @ (1 << np.arange(n, dtype=np.int64))] = y
         return spectrum_from_table(table, n)
-    return _spectrum_from_samples(X, y, **kwargs)
+    return _spectrum_from_samples(X, y, **kwargs)[0]
+
+
+def _n_folds(m: int) -> int:
+    """Folds of the cross-fit: more where samples are few (the choice is noisiest there and the
+    fits are cheap), two for large samples (each fold's pipeline then costs about half a fit)."""
+    if m < _MIN_CV_ROWS:
+        return 0
+    return 5 if m <= 1000 else 3 if m <= 3000 else 2
+
+
+def _supports(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    max_degree: int,
+    backend: str,
+    estimator: Any,
+    rng: np.random.Generator,
+    n_jobs: int | None,
+    energy: float,
+) -> tuple[dict[str, list[tuple[int, ...]]], Any]:
+    """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
+
+    Families: ``"select"`` (hierarchical forward selection over the proxy's terms and their
+    neighbours), ``"cut"`` (the largest tree coefficients holding 99% of its non-constant
+    energy) and ``"pool"`` (holding ``energy`` of it). Returns the families and the selection.
+    """
+    m, n = X.shape
+    if np.ptp(y) == 0.0:
+        return {f: [] for f in _FAMILIES}, None
+    if estimator is not None:
+        from sklearn.base import clone
+
+        model = clone(estimator).fit(X.astype(np.float32), y)
+        ens = ensemble_from_model(model)
+        fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
+    else:
+        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
+    max_terms = max(1, min(m // 4, _MAX_TERMS))
+    table = ensemble_keytable(fit.ensemble, n)
+    pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
+    cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
+    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+        sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel
 
 
 def _spectrum_from_samples(
@@ -148,26 +204,68 @@ def _spectrum_from_samples(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-) -> Spectrum:
+    eligible: np.ndarray | None = None,
+    extra: dict[str, list[tuple[int, ...]]] | None = None,
+) -> tuple[Spectrum, dict[str, Any]]:
+    """The surrogate fitted to ``(X, y)`` and what cross-fitting chose (empty without it).
+
+    ``eligible`` marks the uniformly random rows, the only ones held out for scoring (default:
+    all). ``extra`` adds fixed candidate supports found elsewhere (e.g. SPEX's, from rows that
+    are never scored), each also united with the selection's terms.
+    """
     m, n = X.shape
     if np.ptp(y) == 0.0:
-        return Spectrum({(): float(y[0])}, n, n_queries=m)
-    if estimator is not None:
-        from sklearn.base import clone
+        return Spectrum({(): float(y[0])}, n, n_queries=m), {}
+    opts = dict(max_degree=max_degree, backend=backend, estimator=estimator, n_jobs=n_jobs, energy=energy)
+    extra = extra or {}
 
-        model = clone(estimator).fit(X.astype(np.float32), y)
-        ens = ensemble_from_model(model)
-        fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
+    def families(Xt: np.ndarray, yt: np.ndarray, seed: Any) -> tuple[dict[str, list[tuple[int, ...]]], Any]:
+        found, sel = _supports(Xt, yt, rng=np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed, **opts)
+        for name, keys in extra.items():
+            found[name] = list(keys)
+            found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
+        return found, sel
+
+    k = _n_folds(m if eligible is None else int(np.count_nonzero(eligible)))
+    cv = None
+    if k:
+        cv_rng = np.random.default_rng(rng.integers(2**63))
+        folds = make_folds(m, k, cv_rng, eligible=eligible)
+        seeds = cv_rng.integers(2**63, size=k)
+        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+            cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, seeds[j])[0], folds=folds)
+    found, sel = families(X, y, rng)
+    if cv is None:
+        # Too few samples to hold any out: the selection's own fit.
+        keys, const, coef = list(sel.keys), sel.const, sel.coef
+        err = sel.gcv
     else:
-        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
-    max_terms = max(1, min(m // 4, _MAX_TERMS))
-    table = ensemble_keytable(fit.ensemble, n)
-    pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
-    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-        sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    fourier = {(): sel.const}
-    fourier.update(zip(sel.keys, sel.coef.tolist()))
-    return Spectrum(fourier, n, n_queries=m)
+        keys = found[cv.family]
+        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+            const, coef = ridge_fixed(keys, X, y, cv.alpha)
+        err = (1.0 - cv.r2) * float(np.var(y))
+    keys, coef = _prune(keys, coef, err, float(np.var(y)))
+    fourier = {(): float(const)}
+    fourier.update(zip(keys, coef.tolist()))
+    info: dict[str, Any] = {}
+    if cv is not None:
+        info = {"cv_r2": cv.r2, "family": cv.family, "alpha": cv.alpha, "folds": k,
+                "family_r2": cv.family_r2()}
+    return Spectrum(fourier, n, n_queries=m), info
+
+
+def _prune(keys: list[tuple[int, ...]], coef: np.ndarray, err: float, var: float) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Drop the smallest terms while their summed energy (what dropping them adds to the expected
+    squared error, the basis being orthonormal under uniform masks) stays negligible: a tenth of
+    a percent of the estimated error, or 1e-12 of the variance on exactly fitted data."""
+    if len(coef) == 0:
+        return keys, coef
+    order = np.argsort(np.abs(coef), kind="stable")
+    dropped = np.cumsum(coef[order] ** 2) <= _PRUNE_REL * max(err, 0.0) + _PRUNE_ABS * var
+    keep = np.ones(len(coef), dtype=bool)
+    keep[order[dropped]] = False
+    keep &= coef != 0.0
+    return [k for k, kp in zip(keys, keep) if kp], coef[keep]
 
 
 def _resolve_proxy(proxy: Any, max_degree: int) -> tuple[str, Any]:
