@@ -220,6 +220,7 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
     r2 = meta.get("faithfulness_r2")
     cards = [
         ("faithfulness R²", _fmt(r2, 3) if r2 is not None else "not measured"),
+        *([("estimated R² (cross-validated)", _fmt(meta["r2_estimate"], 3))] if meta.get("r2_estimate") is not None else []),
         ("model", meta.get("model")),
         ("method", meta.get("method")),
         ("features", expl.n),

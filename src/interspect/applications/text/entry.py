@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from interspect.engines.auto import AutoBudget
 from interspect.engines.registry import DEFAULT_N_TEST, DEFAULT_SEED
 from interspect.interface.explain import Method, explain, validate_common
 from interspect.interface.explanation import Explanation
@@ -39,7 +40,7 @@ def explain_text(
     task: str | None = None,
     masking: str = "remove",
     method: Method = "auto",
-    budget: int | None = None,
+    budget: int | str | AutoBudget | None = None,
     max_degree: int = 5,
     index: str = "FBII",
     order: int = 2,

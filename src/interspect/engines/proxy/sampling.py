@@ -10,7 +10,7 @@ import numpy as np
 
 from interspect.core.validation import check_n, check_positive_int
 
-__all__ = ["uniform_masks", "draw_masks"]
+__all__ = ["uniform_masks", "draw_masks", "more_masks"]
 
 
 def _row_keys(X: np.ndarray) -> np.ndarray:
@@ -142,3 +142,36 @@ def draw_masks(n: int, m: int, rng: np.random.Generator, *, paired: bool = False
         add = [r for r in extra if np.packbits(r).tobytes() not in seen][: m - len(X)]
         X = np.concatenate([X, np.array(add, dtype=np.uint8).reshape(-1, n)])
     return np.ascontiguousarray(X)
+
+
+def more_masks(X: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    """``m`` more uniform random masks, distinct from each other and from the rows of ``X``
+    (fewer when ``{0,1}^n`` runs out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = uniform_masks(8, 100, rng)
+    >>> Y = more_masks(X, 50, rng)
+    >>> Y.shape, len({r.tobytes() for r in np.concatenate([X, Y])})
+    ((50, 8), 150)
+    """
+    n = X.shape[1]
+    if n < 63:
+        m = min(m, 2**n - len(X))
+    out = np.empty((0, n), dtype=np.uint8)
+    if m <= 0:
+        return out
+    seen = set(_row_keys(X).tolist())
+    while len(out) < m:
+        need = m - len(out)
+        draw = rng.integers(0, 2, size=(need + need // 8 + 8, n), dtype=np.uint8)
+        _, first = np.unique(_row_keys(draw), return_index=True)
+        draw = draw[np.sort(first)]
+        keys = _row_keys(draw).tolist()
+        fresh = np.array([k not in seen for k in keys], dtype=bool)
+        draw = draw[fresh][:need]
+        seen.update(_row_keys(draw).tolist())
+        out = np.concatenate([out, draw])
+    return np.ascontiguousarray(out)
