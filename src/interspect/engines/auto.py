@@ -1,10 +1,13 @@
 """Budgets and methods that pick themselves: ``budget="auto"`` and ``method="auto"``.
 
 ``budget="auto"`` (:class:`AutoBudget`) draws uniformly random masks in rounds; after each round
-ProxySPEX is fitted with its cross-fitting (:mod:`interspect.engines.proxy.crossfit`), whose
+ProxySPEX is fitted with its cross-fitting (:mod:`interspect.engines.proxy.crossfitting`), whose
 held-out error estimates the surrogate's R² on fresh masks from the samples already paid for.
-Querying stops when that estimate reaches ``target_r2``, when it stops improving (less than
-``tol`` gained over the last round), or at ``max_budget``.
+Querying stops when that estimate reaches ``target_r2``, when it stops improving, or at
+``max_budget``. "Stops improving": the last three rounds' estimates, fitted by the learning curve
+``R²(m) ≈ a − c/m``, promise less than ``tol`` more R² from all of ``max_budget`` (a flat or falling
+estimate promises nothing). Estimates from a few hundred samples are noisy, so three rounds are
+needed before that rule can stop anything.
 
 ``method="auto"`` with a budget ``B`` runs both designs and lets held-out data decide:
 
@@ -61,8 +64,9 @@ class AutoBudget:
         Masks of the first round (default ``clip(2·n, 100, 500)``).
     growth : float, default 1.5
         Each round multiplies the number of masks by this.
-    tol : float, default 0.005
-        Stop when a round raises the estimate by less than this.
+    tol : float, default 0.015
+        Stop when the rest of ``max_budget`` is projected to raise the estimate by less than
+        this (see the module docstring).
 
     Examples
     --------
@@ -78,7 +82,7 @@ class AutoBudget:
     target_r2: float | None = None
     start: int | None = None
     growth: float = 1.5
-    tol: float = 0.005
+    tol: float = 0.015
 
     def __post_init__(self) -> None:
         if self.max_budget is not None:
@@ -165,7 +169,7 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
             stop = "target"
         elif len(state.X) >= max_budget:
             stop = "max_budget"
-        elif len(history) >= 2 and r2 - history[-2]["r2_estimate"] < auto.tol:
+        elif _projected_gain(history, max_budget) < auto.tol:
             stop = "plateau"
         if stop is not None:
             return s, info, stop
@@ -178,6 +182,19 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
         state.X = np.concatenate([state.X, Xn])
         state.y = np.concatenate([state.y, yn])
         state.eligible = np.concatenate([state.eligible, np.ones(len(Xn), dtype=bool)])
+
+
+def _projected_gain(history: list[dict[str, Any]], max_budget: int) -> float:
+    """R² still to be gained up to ``max_budget`` by the curve ``a − c/m`` fitted to the last three
+    rounds (infinite before there are three)."""
+    last = [h for h in history[-3:] if np.isfinite(h["r2_estimate"])]
+    if len(history) < 3 or len(last) < 3:
+        return np.inf
+    m = np.array([h["queries"] for h in last], dtype=float)
+    r = np.array([h["r2_estimate"] for h in last])
+    A = np.column_stack([np.ones(3), -1.0 / m])
+    _, c = np.linalg.lstsq(A, r, rcond=None)[0]
+    return float(max(c, 0.0) * (1.0 / m[-1] - 1.0 / max_budget))
 
 
 def _start(n: int, auto: AutoBudget, max_budget: int) -> int:

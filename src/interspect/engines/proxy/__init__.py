@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_n, check_positive_int, check_seed
 from interspect.engines.proxy import sampling as _sampling
-from interspect.engines.proxy.crossfit import crossfit, make_folds, ridge_fixed
+from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_fixed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
@@ -167,16 +167,18 @@ def _supports(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-) -> tuple[dict[str, list[tuple[int, ...]]], Any]:
+    only: tuple[int, float] | None = None,
+) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
     """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
 
     Families: ``"select"`` (hierarchical forward selection over the proxy's terms and their
     neighbours), ``"cut"`` (the largest tree coefficients holding 99% of its non-constant
-    energy) and ``"pool"`` (holding ``energy`` of it). Returns the families and the selection.
+    energy) and ``"pool"`` (holding ``energy`` of it). Returns the families, the selection and
+    the tree configuration chosen (``only`` fixes it, see :func:`fit_proxy`).
     """
     m, n = X.shape
     if np.ptp(y) == 0.0:
-        return {f: [] for f in _FAMILIES}, None
+        return {f: [] for f in _FAMILIES}, None, {}
     if estimator is not None:
         from sklearn.base import clone
 
@@ -184,14 +186,14 @@ def _supports(
         ens = ensemble_from_model(model)
         fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
     else:
-        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
+        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs, only=only)
     max_terms = max(1, min(m // 4, _MAX_TERMS))
     table = ensemble_keytable(fit.ensemble, n)
     pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
     cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
     with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
         sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.params
 
 
 def _spectrum_from_samples(
@@ -219,22 +221,25 @@ def _spectrum_from_samples(
     opts = dict(max_degree=max_degree, backend=backend, estimator=estimator, n_jobs=n_jobs, energy=energy)
     extra = extra or {}
 
-    def families(Xt: np.ndarray, yt: np.ndarray, seed: Any) -> tuple[dict[str, list[tuple[int, ...]]], Any]:
-        found, sel = _supports(Xt, yt, rng=np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed, **opts)
+    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: Any = None) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
+        found, sel, params = _supports(Xt, yt, rng=gen, only=only, **opts)
         for name, keys in extra.items():
             found[name] = list(keys)
             found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
-        return found, sel
+        return found, sel, params
 
     k = _n_folds(m if eligible is None else int(np.count_nonzero(eligible)))
+    cv_rng = np.random.default_rng(rng.integers(2**63))
+    # The fit on all samples first: its tree configuration (chosen on its own holdout) is the
+    # one every fold then fits, instead of searching again.
+    found, sel, params = families(X, y, rng)
+    only = (params["depth"], params["learning_rate"]) if "depth" in params and "learning_rate" in params else None
     cv = None
     if k:
-        cv_rng = np.random.default_rng(rng.integers(2**63))
         folds = make_folds(m, k, cv_rng, eligible=eligible)
         seeds = cv_rng.integers(2**63, size=k)
         with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-            cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, seeds[j])[0], folds=folds)
-    found, sel = families(X, y, rng)
+            cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)
     if cv is None:
         # Too few samples to hold any out: the selection's own fit.
         keys, const, coef = list(sel.keys), sel.const, sel.coef
