@@ -13,7 +13,12 @@ from interspect import explain, faithfulness, games
 from interspect.engines.auto import AutoBudget, auto_method, proxyspex_rounds, resolve_budget
 from interspect.engines.proxy import crossfitting as cf
 from interspect.engines.proxy import proxyspex
-from interspect.engines.proxy.sampling import draw_masks, more_masks, stratified_masks, uniform_masks
+from interspect.engines.proxy.sampling import (
+    draw_masks,
+    more_masks,
+    stratified_masks,
+    uniform_masks,
+)
 
 pytest.importorskip("lightgbm")
 
