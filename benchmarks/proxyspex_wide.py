@@ -320,27 +320,49 @@ class _Pool:
                 raise ValueError("stratified sampling cannot be replayed from the recorded pool")
             return pool_draw(rep, m, rng, paired=paired)
 
+        def more(X: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+            have = {r.tobytes() for r in np.asarray(X, dtype=np.uint8)}
+            pool = rep.sets["pool"]
+            fresh = [i for i in rng.permutation(len(pool)) if pool[i].tobytes() not in have]
+            return pool[np.array(fresh[:m], dtype=np.int64)].reshape(-1, pool.shape[1])
+
+        self.saved_more = sampling.more_masks
         sampling.draw_masks = draw  # type: ignore[assignment]
+        sampling.more_masks = more  # type: ignore[assignment]
 
     def __exit__(self, *exc: Any) -> None:
         from interspect.engines.proxy import sampling
 
         sampling.draw_masks = self.saved  # type: ignore[assignment]
+        sampling.more_masks = self.saved_more  # type: ignore[assignment]
 
 
-def run_ours(row: Row, seed: int, budget: int, **options: Any) -> dict[str, Any]:
+def run_ours(row: Row, seed: int, budget: Any, *, method: str = "proxyspex", **options: Any) -> dict[str, Any]:
+    """interspect on one row: ``method`` proxyspex (``budget`` an int or an AutoBudget), spex or auto."""
+    from contextlib import nullcontext
+
+    from interspect import spex
+    from interspect.engines.auto import AutoBudget, auto_method, proxyspex_rounds
     from interspect.engines.proxy import proxyspex
 
     game = row_game(row, seed)
-    ctx = _Pool(game) if row.kind == "llm" else None
+    info: dict[str, Any] = {}
     t0 = time.perf_counter()
-    if ctx:
-        with ctx:
+    with _Pool(game) if row.kind == "llm" else nullcontext():
+        if method == "auto":
+            s, info = auto_method(game, row.n, budget, seed=seed, **options)
+        elif method == "spex":
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                s = spex(game, row.n, budget, seed=seed, **options)
+        elif isinstance(budget, AutoBudget):
+            s, info = proxyspex_rounds(game, row.n, budget, seed=seed, **options)
+        else:
             s = proxyspex(game, row.n, budget, seed=seed, **options)
-    else:
-        s = proxyspex(game, row.n, budget, seed=seed, **options)
     dt = time.perf_counter() - t0
-    return {"r2": _r2(s, game, row), "time": dt, "terms": len(s), "queries": int(s.n_queries), "spectrum": s}
+    return {"r2": _r2(s, game, row), "time": dt, "terms": len(s), "queries": int(s.n_queries), "spectrum": s, "info": info}
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -350,7 +372,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--fresh-reference", action="store_true")
-    ap.add_argument("--part", choices=["same", "auto", "method", "llm", "fill-reference"], default="same",
+    ap.add_argument("--budget", type=int, default=None, help="run every row at this budget instead of its own")
+    ap.add_argument("--part", choices=["same", "auto", "method", "sampling", "llm", "fill-reference"], default="same",
                     help="fill-reference: only run the reference (seed-major) into its cache")
     ap.add_argument("--ref-worker", nargs=3, metavar=("ROW", "SEED", "BUDGET"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -366,11 +389,21 @@ def main() -> None:
     rows = ROWS + llm_rows()
     if args.rows:
         rows = [r for r in rows if any(r.name == w or r.name.startswith(w) for w in args.rows)]
+    if args.budget:
+        from dataclasses import replace
+
+        rows = [replace(r, budget=args.budget) for r in rows]
     print(f"Command: `python benchmarks/proxyspex_wide.py {' '.join(sys.argv[1:])}`  ")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
           f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     if args.part == "same":
         part_same(rows, args)
+    elif args.part == "auto":
+        part_auto(rows, args)
+    elif args.part == "method":
+        part_method(rows, args)
+    elif args.part == "sampling":
+        part_sampling(rows, args)
     elif args.part == "fill-reference":
         from proxyspex_vs_reference import ensure_ref_venv
 
@@ -419,6 +452,74 @@ def part_same(rows: list[Row], args: argparse.Namespace) -> None:
               f"{sum(d.mean() >= -0.005 for d in deltas)} of {len(deltas)} (worst {worst[0].name}: "
               f"{(worst[1] - worst[2]).mean():+.4f}); single runs below −0.005: {int((d_all < -0.005).sum())} of {len(d_all)}. "
               f"Speed-up min {min(speeds):.1f}×, median {float(np.median(speeds)):.1f}×.")
+
+
+def part_auto(rows: list[Row], args: argparse.Namespace) -> None:
+    """budget="auto" (max_budget 5,000) against a 5,000-query run."""
+    from interspect.engines.auto import AutoBudget
+
+    print("## budget='auto' (max_budget 5,000) against ProxySPEX with 5,000 queries\n")
+    print("| row | value function | n | seed | R² at 5,000 | R² auto | Δ | queries auto | stop | estimate (CV) | within 0.02 | ≤ 2,500 queries |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ok_r2 = ok_q = total = 0
+    for row in rows:
+        if row.kind == "llm":
+            continue  # the recorded pool holds 700 masks: no 5,000-query run to compare with
+        for seed in args.seeds:
+            full = run_ours(row, seed, 5000)
+            auto = run_ours(row, seed, AutoBudget(max_budget=5000))
+            d = auto["r2"] - full["r2"]
+            total += 1
+            ok_r2 += d >= -0.02
+            ok_q += auto["queries"] <= 2500
+            print(f"| {row.name} | {row.describe()} | {row.n} | {seed} | {full['r2']:.4f} | {auto['r2']:.4f} | {d:+.4f} | {auto['queries']} | "
+                  f"{auto['info']['stop']} | {auto['info']['r2_estimate']:.4f} | {d >= -0.02} | {auto['queries'] <= 2500} |", flush=True)
+    if total:
+        print(f"\nWithin 0.02 of the 5,000-query R²: {ok_r2} of {total}; at most 2,500 queries: {ok_q} of {total}.")
+
+
+def part_method(rows: list[Row], args: argparse.Namespace) -> None:
+    """method="auto" against SPEX and ProxySPEX at the same total budget."""
+    print("## method='auto' against SPEX and ProxySPEX at the same budget\n")
+    print("| row | value function | n | budget | seed | R² SPEX | R² ProxySPEX | R² auto | auto chose | SPEX support refit with the uniform masks (held-out) | auto − best |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    gaps = []
+    for row in rows:
+        for seed in args.seeds:
+            try:
+                sp = run_ours(row, seed, row.budget, method="spex")["r2"]
+            except (ValueError, KeyError):  # too small a budget, or a design never recorded
+                sp = float("nan")
+            px = run_ours(row, seed, row.budget)["r2"] if row.kind != "llm" or row.budget <= 700 else float("nan")
+            au = run_ours(row, seed, row.budget, method="auto")
+            best = np.nanmax([sp, px])
+            gaps.append(au["r2"] - best)
+            fam = au["info"].get("family_r2") or {}
+            print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {seed} | {sp:.4f} | {px:.4f} | {au['r2']:.4f} | "
+                  f"{au['info'].get('method')} | {fam.get('spex', float('nan')):.4f} | {au['r2'] - best:+.4f} |", flush=True)
+    if gaps:
+        g = np.array(gaps)
+        print(f"\nauto within 0.02 of the better of SPEX and ProxySPEX: {int((g >= -0.02).sum())} of {len(g)} runs "
+              f"(worst {g.min():+.4f}, mean {g.mean():+.4f}).")
+
+
+def part_sampling(rows: list[Row], args: argparse.Namespace) -> None:
+    """Uniform against paired and count-stratified training masks (same budget)."""
+    print("## Training masks: uniform, paired (each with its complement), stratified by count\n")
+    print("| row | value function | n | budget | R² uniform | R² paired | R² stratified |")
+    print("|---|---|---|---|---|---|---|")
+    diffs: dict[str, list[float]] = {"paired": [], "stratified": []}
+    for row in rows:
+        if row.kind == "llm":
+            continue
+        r = {mode: float(np.mean([run_ours(row, seed, row.budget, sampling=mode)["r2"] for seed in args.seeds]))
+             for mode in ("uniform", "paired", "stratified")}
+        for mode in diffs:
+            diffs[mode].append(r[mode] - r["uniform"])
+        print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {r['uniform']:.4f} | {r['paired']:.4f} | {r['stratified']:.4f} |", flush=True)
+    for mode, d in diffs.items():
+        if d:
+            print(f"\n{mode} − uniform: mean {np.mean(d):+.4f}, min {np.min(d):+.4f}, max {np.max(d):+.4f} over {len(d)} rows.")
 
 
 if __name__ == "__main__":

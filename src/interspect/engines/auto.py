@@ -307,7 +307,8 @@ def auto_method(
 
     n = check_n(n)
     rng = check_seed(seed)
-    spex_seed = int(rng.integers(2**31 - 1))
+    # SPEX gets the caller's seed itself (the same design as spex(..., seed=seed) would query).
+    spex_seed = seed if isinstance(seed, int) else int(rng.integers(2**31 - 1))
     fit_seed = int(rng.integers(2**63))
     queries = as_queries(value_fn, n)
     if isinstance(budget, AutoBudget):

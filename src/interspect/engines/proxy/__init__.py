@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_n, check_positive_int, check_seed
+from interspect.engines.auto import AutoBudget
 from interspect.engines.proxy import sampling as _sampling
 from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_fixed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
@@ -40,7 +41,7 @@ _PRUNE_ABS = 1e-12
 def proxyspex(
     value_fn: Callable[[np.ndarray], Any],
     n: int,
-    budget: int,
+    budget: int | Literal["auto"] | AutoBudget,
     *,
     max_degree: int = 5,
     seed: int | np.random.Generator | None = 0,
@@ -56,13 +57,15 @@ def proxyspex(
     ``budget`` distinct uniformly random masks (all-ones and all-zeros among them) are queried;
     gradient-boosted trees of depth ≤ ``max_degree`` are fitted to them (depth, learning rate and
     number of trees chosen on a held-out split with early stopping, see
-    :mod:`interspect.engines.proxy.fit`); the trees' exact Fourier spectrum is cut to the largest
-    coefficients holding at least ``energy`` of its non-constant energy (ties kept together,
-    energetic subsets of kept interactions kept too). Those terms, their subsets and their
-    one-feature extensions are the candidates of a hierarchical forward selection that re-fits
-    by ridge regression on all samples and stops when the generalised cross-validation error
-    stops falling (:mod:`interspect.engines.proxy.selection`). At most ``min(budget // 4, 1500)`` terms
-    are kept.
+    :mod:`interspect.engines.proxy.fit`); the trees' exact Fourier spectrum gives three candidate
+    supports: a hierarchical forward selection over its largest terms, their subsets and their
+    one-feature extensions (:mod:`interspect.engines.proxy.selection`), the largest terms holding
+    99% of its non-constant energy, and those holding ``energy`` of it. Which support, and how
+    strongly ridge shrinks it, is decided by cross-fitting: the whole pipeline runs on each
+    fold's training rows and is scored on the rows it never saw; the winner is refitted on all
+    samples (:mod:`interspect.engines.proxy.crossfitting`). At most ``min(budget // 4, 1500)``
+    terms are kept. ``budget="auto"`` queries in rounds until the cross-validated R² stops
+    improving (:mod:`interspect.engines.auto`).
 
     Parameters
     ----------
@@ -70,9 +73,10 @@ def proxyspex(
         ``(m, n)`` 0/1 masks -> ``m`` floats (1 = feature kept).
     n : int
         Number of features.
-    budget : int
+    budget : int, "auto" or AutoBudget
         Number of value-function queries (at least 8; capped at ``2^n``). A budget that covers
-        all ``2^n`` masks gives the exact spectrum (all degrees), with no proxy.
+        all ``2^n`` masks gives the exact spectrum (all degrees), with no proxy. ``"auto"`` or an
+        :class:`~interspect.engines.auto.AutoBudget`: rounds of queries, see above.
     max_degree : int, default 5
         Deepest tree, hence highest interaction order in the result.
     seed : int, Generator or None
@@ -93,6 +97,11 @@ def proxyspex(
         busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
     energy : float, default 0.999
         Smallest fraction of the proxy's non-constant Fourier energy its candidate terms hold.
+    sampling : {"uniform", "paired", "stratified"}, default "uniform"
+        Training masks: independent uniform masks; uniform masks each followed by its complement
+        (as the reference's sampler draws them); or uniform masks whose numbers of kept features
+        are stratified. On the wide benchmark neither alternative beat uniform masks
+        (``benchmarks/results_proxyspex_wide.md``), hence the default.
 
     Returns
     -------
@@ -108,8 +117,15 @@ def proxyspex(
     (1000, True)
     """
     n = check_n(n)
-    budget = check_positive_int(budget, "budget", minimum=8)
     max_degree = check_positive_int(max_degree, "max_degree")
+    if isinstance(budget, str | AutoBudget):
+        from interspect.engines.auto import proxyspex_rounds, resolve_budget
+
+        auto = resolve_budget(budget)
+        if not (isinstance(proxy, str) and proxy == "lightgbm" and sampling == "uniform" and energy == 0.999):
+            raise ValueError("budget='auto' uses the default proxy ('lightgbm'), sampling ('uniform') and energy (0.999)")
+        return proxyspex_rounds(value_fn, n, auto, seed=seed, max_degree=max_degree)[0]
+    budget = check_positive_int(budget, "budget", minimum=8)
     if n_jobs is not None:
         n_jobs = check_positive_int(n_jobs, "n_jobs")
     if batch_size is not None:
