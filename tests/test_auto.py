@@ -214,3 +214,18 @@ def test_explain_method_auto_records_the_choice() -> None:
     assert meta["faithfulness_r2"] > 0.999 and meta["method_scores"]["spex"] > 0.999
     assert meta["method"] in ("spex", "proxyspex", "spex+proxyspex") and "kept" in meta["method_reason"]
     assert meta["n_queries"] == 1500
+
+
+def test_cli_budget_auto_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from interspect.interface.cli import _budget_of, build_parser, main
+
+    args = build_parser().parse_args(["explain", "--text", "a b", "--budget", "auto", "--max-budget", "900", "--target-r2", "0.9"])
+    b = _budget_of(args)
+    assert isinstance(b, AutoBudget) and b.max_budget == 900 and b.target_r2 == 0.9
+    assert _budget_of(build_parser().parse_args(["explain", "--text", "a b", "--budget", "300"])) == 300
+    # Usage errors: one line, exit 2, before any model is loaded.
+    assert main(["explain", "--text", "a b", "--max-budget", "900", "--no-cache"]) == 2
+    assert "--max-budget and --target-r2 go with --budget auto" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "--text", "a b", "--budget", "soon"])
+    assert exc.value.code == 2 and "--budget must be a positive integer or 'auto'" in capsys.readouterr().err
