@@ -481,8 +481,8 @@ def part_auto(rows: list[Row], args: argparse.Namespace) -> None:
 def part_method(rows: list[Row], args: argparse.Namespace) -> None:
     """method="auto" against SPEX and ProxySPEX at the same total budget."""
     print("## method='auto' against SPEX and ProxySPEX at the same budget\n")
-    print("| row | value function | n | budget | seed | R² SPEX | R² ProxySPEX | R² auto | auto chose | SPEX support refit with the uniform masks (held-out) | auto − best |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| row | value function | n | budget | seed | R² SPEX | R² ProxySPEX | R² Banzhaf | R² auto | auto chose | SPEX's support refit with the uniform masks (held-out) | auto − best of SPEX, ProxySPEX |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     gaps = []
     for row in rows:
         for seed in args.seeds:
@@ -492,15 +492,26 @@ def part_method(rows: list[Row], args: argparse.Namespace) -> None:
                 sp = float("nan")
             px = run_ours(row, seed, row.budget)["r2"] if row.kind != "llm" or row.budget <= 700 else float("nan")
             au = run_ours(row, seed, row.budget, method="auto")
+            bz = _banzhaf(row, seed) if row.kind != "llm" else float("nan")
             best = np.nanmax([sp, px])
             gaps.append(au["r2"] - best)
             fam = au["info"].get("family_r2") or {}
-            print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {seed} | {sp:.4f} | {px:.4f} | {au['r2']:.4f} | "
+            print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {seed} | {sp:.4f} | {px:.4f} | {bz:.4f} | {au['r2']:.4f} | "
                   f"{au['info'].get('method')} | {fam.get('spex', float('nan')):.4f} | {au['r2'] - best:+.4f} |", flush=True)
     if gaps:
         g = np.array(gaps)
         print(f"\nauto within 0.02 of the better of SPEX and ProxySPEX: {int((g >= -0.02).sum())} of {len(g)} runs "
               f"(worst {g.min():+.4f}, mean {g.mean():+.4f}).")
+
+
+def _banzhaf(row: Row, seed: int) -> float:
+    from interspect.engines.registry import run_method
+
+    game = row_game(row, seed)
+    try:
+        return _r2(run_method("banzhaf", game, row.n, row.budget, seed=seed), game, row)
+    except ValueError:
+        return float("nan")
 
 
 def part_sampling(rows: list[Row], args: argparse.Namespace) -> None:

@@ -244,7 +244,9 @@ def _spectrum_from_samples(
             found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
         return found, sel, params
 
-    k = _n_folds(m if eligible is None else int(np.count_nonzero(eligible)))
+    # Folds by the total number of rows (what each fold's pipeline costs); only the eligible
+    # rows are held out, and there must be enough of them.
+    k = _n_folds(m) if eligible is None or np.count_nonzero(eligible) >= _MIN_CV_ROWS else 0
     cv_rng = np.random.default_rng(rng.integers(2**63))
     # The fit on all samples first: its tree configuration (chosen on its own holdout) is the
     # one every fold then fits, instead of searching again.
