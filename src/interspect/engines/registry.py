@@ -253,16 +253,26 @@ def run_method(
 def default_budget(n: int, method: str, max_degree: int = DEFAULT_MAX_DEGREE) -> int:
     """A budget that is usually enough for a faithful surrogate at ``n`` features.
 
-    exact: ``2^n``; spex: the smallest design at ``b = 6`` (or the minimum for ``n``); every other
-    method: ``20·n`` clipped to [500, 5000] (and at least what the method needs).
+    exact: ``2^n``; spex: the smallest design at ``b = 6`` (or the minimum for ``n``); ``"auto"``
+    (the data-driven choice of :func:`interspect.engines.auto.auto_method`): the ProxySPEX budget,
+    raised where needed so that SPEX's ``b = 3`` design fits beside the uniform masks; every
+    other method: ``20·n`` clipped to [500, 5000] (and at least what the method needs).
 
     Examples
     --------
     >>> default_budget(10, "exact"), default_budget(100, "proxyspex"), default_budget(128, "spex")
     (1024, 2000, 7872)
+    >>> default_budget(128, "auto"), default_budget(20, "auto")
+    (2560, 772)
     """
     if method == "exact":
         return 2**n
+    if method == AUTO:
+        from interspect.engines.auto import MIN_UNIFORM, UNIFORM_SHARE
+        from interspect.engines.spex import spex_budget
+
+        s3 = spex_budget(n, 3, max_degree)
+        return max(default_budget(n, "proxyspex", max_degree), s3 + MIN_UNIFORM, int(np.ceil(s3 / (1 - UNIFORM_SHARE))))
     if method == "spex":
         from interspect.engines.spex import spex_budget
 
@@ -277,6 +287,11 @@ def choose_method(n: int, budget: int | None, max_degree: int = DEFAULT_MAX_DEGR
       approximation at all;
     - ``n >= 1000`` and the budget fits SPEX's smallest design: ``spex``;
     - otherwise ``proxyspex`` (the most faithful per query on LLM-like value functions).
+
+    This is the choice made before any query. :func:`interspect.explain` with ``method="auto"``
+    then lets data decide wherever it is not ``exact``: it runs SPEX's design and uniform masks
+    and keeps what predicts held-out uniform masks best
+    (:func:`interspect.engines.auto.auto_method`).
 
     Examples
     --------

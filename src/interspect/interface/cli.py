@@ -92,8 +92,13 @@ def _add_explain(sub: Any) -> None:
     )
     p.add_argument("--method", default=AUTO, choices=[AUTO, *METHODS], help="algorithm")
     p.add_argument(
-        "--budget", type=int, help="model queries for fitting (default: chosen from n and method)"
+        "--budget",
+        type=_budget_arg,
+        help="model queries for fitting (default: chosen from n and method), or 'auto': query in "
+        "rounds until the cross-validated R² estimate stops improving (methods auto, proxyspex)",
     )
+    p.add_argument("--max-budget", type=int, help="with --budget auto: never more queries than this (default 5000)")
+    p.add_argument("--target-r2", type=float, help="with --budget auto: stop once the R² estimate reaches this")
     p.add_argument(
         "--max-degree", type=int, default=DEFAULT_MAX_DEGREE, help="largest interaction order searched for"
     )
@@ -173,6 +178,26 @@ def _executor(args: argparse.Namespace) -> Any:
         address=None if args.ray == "local" else args.ray, num_actors=args.actors,
         num_gpus=args.gpus_per_actor,
     )
+
+
+def _budget_arg(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--budget must be a positive integer or 'auto', got {text!r}") from None
+
+
+def _budget_of(args: argparse.Namespace) -> Any:
+    """The ``budget`` argument of explain: an int, None, or an AutoBudget for ``--budget auto``."""
+    if args.budget != "auto":
+        if args.max_budget is not None or args.target_r2 is not None:
+            raise UserError("--max-budget and --target-r2 go with --budget auto")
+        return args.budget
+    from interspect.engines.auto import AutoBudget
+
+    return AutoBudget(max_budget=args.max_budget, target_r2=args.target_r2)
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -356,7 +381,7 @@ def run_explain(args: argparse.Namespace) -> int:
             task=args.task,
             masking=args.masking,
             method=args.method,
-            budget=args.budget,
+            budget=_budget_of(args),
             max_degree=args.max_degree,
             index=args.index,
             order=args.order,
@@ -392,7 +417,10 @@ def run_explain(args: argparse.Namespace) -> int:
         f"unmasked output: {expl.full_output:.4f}"
         + (f" = {meta['output']}" if meta.get("output") else "")
     )
-    print(f"faithfulness R² on {meta['n_test']} fresh masks: {format_r2(meta)}")
+    print(
+        f"faithfulness R² on {meta['n_test']} fresh masks: {format_r2(meta)}"
+        + (f" | estimated R² (cross-validated, an estimate): {meta['r2_estimate']:.3f}" if meta.get("r2_estimate") is not None else "")
+    )
     print()
     print(format_table(expl, args.top))
     print()

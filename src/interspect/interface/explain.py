@@ -20,6 +20,7 @@ import numpy as np
 
 from interspect.core.indices import INDICES
 from interspect.core.validation import check_choice, check_n, check_positive_int, check_seed
+from interspect.engines.auto import AutoBudget, auto_method, proxyspex_rounds, resolve_budget
 from interspect.engines.registry import (
     AUTO,
     DEFAULT_MAX_DEGREE,
@@ -51,7 +52,7 @@ Method = Literal[
 
 
 def validate_common(
-    method: str, budget: int | None, max_degree: int, index: str, order: int, n_test: int,
+    method: str, budget: int | str | AutoBudget | None, max_degree: int, index: str, order: int, n_test: int,
     *, seed: Any = DEFAULT_SEED,
 ) -> None:
     """The checks every ``explain_*`` entry point makes before it loads or calls anything (the
@@ -59,8 +60,9 @@ def validate_common(
     check_seed(seed)
     if method != AUTO:
         get_method(method)
-    if budget is not None:
-        check_positive_int(budget, "budget")
+    budget = resolve_budget(budget)
+    if isinstance(budget, AutoBudget) and method not in (AUTO, "proxyspex"):
+        raise ValueError(f"budget='auto' works with method='auto' or 'proxyspex', got method={method!r}")
     check_positive_int(max_degree, "max_degree")
     check_choice(index, "index", INDICES)
     check_positive_int(order, "order")
@@ -73,7 +75,7 @@ def explain(
     *,
     features: Sequence[str] | None = None,
     method: Method = "auto",
-    budget: int | None = None,
+    budget: int | Literal["auto"] | AutoBudget | None = None,
     max_degree: int = DEFAULT_MAX_DEGREE,
     index: str = "FBII",
     order: int = 2,
@@ -96,12 +98,20 @@ def explain(
     features : list of str, optional
         Feature labels (default ``"x0"``, ``"x1"``, ...).
     method : str
-        ``"auto"`` picks by ``n`` and ``budget`` (see
-        :func:`interspect.engines.registry.choose_method`) and records why; or any name in
+        ``"auto"``: ``exact`` when all ``2^n`` masks fit (see
+        :func:`interspect.engines.registry.choose_method`); otherwise SPEX's design and uniform
+        masks are both queried and held-out uniform masks decide between SPEX's support,
+        ProxySPEX's and the two together (:func:`interspect.engines.auto.auto_method`); the
+        choice and its reason are recorded. Or any name in
         :data:`interspect.engines.registry.METHODS` (``"proxyspex"``, ``"spex"``, ``"exact"``,
         ``"lime"``, ``"banzhaf"``, ...).
-    budget : int, optional
+    budget : int, "auto" or AutoBudget, optional
         Model queries for fitting (default :func:`~interspect.engines.registry.default_budget`).
+        ``"auto"`` (or :class:`~interspect.engines.auto.AutoBudget` for ``max_budget``,
+        ``target_r2``, ...; methods ``"auto"`` and ``"proxyspex"``): queries in rounds until the
+        cross-validated R² estimate stops improving; ``metadata["r2_estimate"]`` then holds that
+        estimate (an estimate from the fit's own samples, not a test), and ``n_test=0`` costs
+        no extra query.
     max_degree : int
         Largest interaction order searched for.
     index, order : str, int
@@ -132,6 +142,8 @@ def explain(
     """
     n = check_n(n)
     validate_common(method, budget, max_degree, index, order, n_test, seed=seed)
+    budget = resolve_budget(budget)
+    auto_budget = isinstance(budget, AutoBudget)
     if features is None:
         features = [f"x{i}" for i in range(n)]
     features = [str(f) for f in features]
@@ -140,15 +152,19 @@ def explain(
     reason = "chosen by the caller"
     # A caller may hand over its own Progress (e.g. to put an HTTP backend's retries on the bar).
     prog = progress if isinstance(progress, Progress) else Progress(progress)
+    duel = False
     if method == AUTO:
-        method, reason = choose_method(n, budget, max_degree)
-        if prog.enabled:
+        method, reason = choose_method(n, None if auto_budget else budget, max_degree)
+        # Anything short of the exact spectrum is decided by data (auto_method).
+        duel = method != "exact"
+        if prog.enabled and not duel:
             print(f"interspect: method={method!r} ({reason})", file=sys.stderr)
-    prog.label = prog.label or method
+    prog.label = prog.label or ("auto" if duel else method)
     if budget is None:
-        budget = default_budget(n, method, max_degree)
-    check_budget(method, n, budget, max_degree)
-    fit_rows = 2**n if method == "exact" else budget
+        budget = default_budget(n, AUTO if duel else method, max_degree)
+    if not auto_budget and not duel:
+        check_budget(method, n, budget, max_degree)
+    fit_rows = 2**n if method == "exact" else (budget.start or 0) if auto_budget else budget
     tests_seed = seed_of_test_masks(seed)
     queries = Queries(
         value_fn, n, cache=cache, executor=executor, batch_size=batch_size,
@@ -156,9 +172,17 @@ def explain(
     )
     queries.expect(fit_rows + 1 + (n_test if n_test >= 2 else 0))
     start = time.perf_counter()
+    record: dict[str, Any] = {}
     try:
         full = float(queries(np.ones((1, n), dtype=np.uint8))[0])
-        spectrum = run_method(method, queries, n, budget, seed=seed, max_degree=max_degree)
+        if duel:
+            spectrum, record = auto_method(queries, n, budget, seed=seed, max_degree=max_degree)
+            method, reason = record["method"], record["reason"]
+        elif auto_budget and method == "proxyspex":
+            spectrum, record = proxyspex_rounds(queries, n, budget, seed=seed, max_degree=max_degree)
+            reason += f"; budget='auto' stopped ({record['stop']}) after {len(record['rounds'])} rounds"
+        else:
+            spectrum = run_method(method, queries, n, budget, seed=seed, max_degree=max_degree)
         fit_seconds = time.perf_counter() - start
         r2 = faithfulness(spectrum, queries, n_test=n_test, seed=tests_seed) if n_test >= 2 else None
     finally:
@@ -171,7 +195,7 @@ def explain(
     meta = {
         "method": method,
         "method_reason": reason,
-        "budget": int(budget),
+        "budget": "auto" if auto_budget else int(budget),
         "n_queries": int(spectrum.n_queries),
         "n_test": n_test,
         "faithfulness_r2": r2,
@@ -184,5 +208,15 @@ def explain(
         "n_from_cache": queries.stats["from_cache"],
         "n_duplicates": queries.stats["duplicates"],
     }
+    if record.get("r2_estimate") is not None:
+        meta["r2_estimate"] = float(record["r2_estimate"])
+        meta["r2_estimate_kind"] = "estimate: cross-validated on the fit's own uniform samples (not a test)"
+    if auto_budget:
+        meta["budget_auto"] = {
+            "max_budget": record.get("max_budget"), "target_r2": budget.target_r2,
+            "stop": record.get("stop"), "rounds": record.get("rounds"),
+        }
+    if duel and record.get("family_r2"):
+        meta["method_scores"] = {k: float(v) for k, v in record["family_r2"].items()}
     meta.update(metadata or {})
     return Explanation(features, spectrum, index=index, order=order, full_output=full, metadata=meta)

@@ -330,6 +330,7 @@ def render_html(expl: Explanation, *, k: int = 15) -> str:
     meta = expl.metadata
     cards = [
         ("faithfulness R²", format_r2(meta)),
+        *([("estimated R² (cross-validated)", _fmt(meta["r2_estimate"], 3))] if meta.get("r2_estimate") is not None else []),
         ("model", meta.get("model")),
         ("method", meta.get("method")),
         ("features", expl.n),

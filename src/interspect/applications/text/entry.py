@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from interspect.applications.text.value import FlooredScoresError, check_segments, check_text
+from interspect.engines.auto import AutoBudget, resolve_budget
 from interspect.engines.registry import (
     AUTO,
     DEFAULT_N_TEST,
@@ -54,7 +55,7 @@ def explain_text(
     task: str | None = None,
     masking: str = "remove",
     method: Method = "auto",
-    budget: int | None = None,
+    budget: int | str | AutoBudget | None = None,
     max_degree: int = 5,
     index: str = "FBII",
     order: int = 2,
@@ -135,8 +136,9 @@ def explain_text(
     validate_common(method, budget, max_degree, index, order, n_test, seed=seed)
     # The budget too: a wrong or impossible one is refused before the model loads.
     n = len(check_segments(text, unit))
-    chosen = choose_method(n, budget, max_degree)[0] if method == AUTO else method
-    check_budget(chosen, n, default_budget(n, chosen, max_degree) if budget is None else budget, max_degree)
+    if not isinstance(resolve_budget(budget), AutoBudget):
+        chosen = choose_method(n, budget, max_degree)[0] if method == AUTO else method
+        check_budget(chosen, n, default_budget(n, chosen, max_degree) if budget is None else budget, max_degree)
     options = dict(model_options or {})
     if options and not isinstance(model, str):
         raise TypeError("model_options apply to a model loaded from a name; give them to load() instead")

@@ -10,6 +10,9 @@ from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_memory, check_n, check_positive_int, check_seed
+from interspect.engines.auto import AutoBudget
+from interspect.engines.proxy import sampling as _sampling
+from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_fixed
 from interspect.engines.proxy.fit import ProxyFit, fit_proxy
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
@@ -27,6 +30,12 @@ __all__ = ["proxyspex", "proxyspex_memory", "tree_spectrum", "truncate", "ridge_
 
 _BACKENDS = ("lightgbm", "xgboost")
 _MAX_TERMS = 1500
+_FAMILIES = ("select", "cut", "pool")
+_CUT_ENERGY = 0.99
+# Fewer samples than this are not split for cross-fitting (each fold would be too small).
+_MIN_CV_ROWS = 40
+_PRUNE_REL = 1e-3
+_PRUNE_ABS = 1e-12
 
 
 def proxyspex_memory(n: int, budget: int) -> float:
@@ -46,7 +55,7 @@ def proxyspex_memory(n: int, budget: int) -> float:
 def proxyspex(
     value_fn: Callable[[np.ndarray], Any],
     n: int,
-    budget: int,
+    budget: int | Literal["auto"] | AutoBudget,
     *,
     max_degree: int = 5,
     seed: int | np.random.Generator | None = 0,
@@ -55,19 +64,22 @@ def proxyspex(
     progress: ProgressArg = False,
     n_jobs: int | None = None,
     energy: float = 0.999,
+    sampling: Literal["uniform", "paired", "stratified"] = "uniform",
 ) -> Spectrum:
     """Explain ``value_fn`` by a sparse Fourier spectrum learnt through a tree proxy (ProxySPEX).
 
     ``budget`` distinct uniformly random masks (all-ones and all-zeros among them) are queried;
     gradient-boosted trees of depth ≤ ``max_degree`` are fitted to them (depth, learning rate and
     number of trees chosen on a held-out split with early stopping, see
-    :mod:`interspect.engines.proxy.fit`); the trees' exact Fourier spectrum is cut to the largest
-    coefficients holding at least ``energy`` of its non-constant energy (ties kept together,
-    energetic subsets of kept interactions kept too). Those terms, their subsets and their
-    one-feature extensions are the candidates of a hierarchical forward selection that re-fits
-    by ridge regression on all samples and stops when the generalised cross-validation error
-    stops falling (:mod:`interspect.engines.proxy.selection`). At most ``min(budget // 4, 1500)`` terms
-    are kept.
+    :mod:`interspect.engines.proxy.fit`); the trees' exact Fourier spectrum gives three candidate
+    supports: a hierarchical forward selection over its largest terms, their subsets and their
+    one-feature extensions (:mod:`interspect.engines.proxy.selection`), the largest terms holding
+    99% of its non-constant energy, and those holding ``energy`` of it. Which support, and how
+    strongly ridge shrinks it, is decided by cross-fitting: the whole pipeline runs on each
+    fold's training rows and is scored on the rows it never saw; the winner is refitted on all
+    samples (:mod:`interspect.engines.proxy.crossfitting`). At most ``min(budget // 4, 1500)``
+    terms are kept. ``budget="auto"`` queries in rounds until the cross-validated R² stops
+    improving (:mod:`interspect.engines.auto`).
 
     Parameters
     ----------
@@ -75,9 +87,10 @@ def proxyspex(
         ``(m, n)`` 0/1 masks -> ``m`` floats (1 = feature kept).
     n : int
         Number of features.
-    budget : int
+    budget : int, "auto" or AutoBudget
         Number of value-function queries (at least 8; capped at ``2^n``). A budget that covers
-        all ``2^n`` masks gives the exact spectrum (all degrees), with no proxy.
+        all ``2^n`` masks gives the exact spectrum (all degrees), with no proxy. ``"auto"`` or an
+        :class:`~interspect.engines.auto.AutoBudget`: rounds of queries, see above.
     max_degree : int, default 5
         Deepest tree, hence highest interaction order in the result.
     seed : int, Generator or None
@@ -98,6 +111,11 @@ def proxyspex(
         busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
     energy : float, default 0.999
         Smallest fraction of the proxy's non-constant Fourier energy its candidate terms hold.
+    sampling : {"uniform", "paired", "stratified"}, default "uniform"
+        Training masks: independent uniform masks; uniform masks each followed by its complement
+        (as the reference's sampler draws them); or uniform masks whose numbers of kept features
+        are stratified. On the wide benchmark neither alternative beat uniform masks
+        (``benchmarks/results_proxyspex_wide.md``), hence the default.
 
     Returns
     -------
@@ -113,8 +131,15 @@ def proxyspex(
     (1000, True)
     """
     n = check_n(n)
-    budget = check_positive_int(budget, "budget", minimum=8)
     max_degree = check_positive_int(max_degree, "max_degree")
+    if isinstance(budget, str | AutoBudget):
+        from interspect.engines.auto import proxyspex_rounds, resolve_budget
+
+        auto = resolve_budget(budget)
+        if not (isinstance(proxy, str) and proxy == "lightgbm" and sampling == "uniform" and energy == 0.999):
+            raise ValueError("budget='auto' uses the default proxy ('lightgbm'), sampling ('uniform') and energy (0.999)")
+        return proxyspex_rounds(value_fn, n, auto, seed=seed, max_degree=max_degree)[0]
+    budget = check_positive_int(budget, "budget", minimum=8)
     if n_jobs is not None:
         n_jobs = check_positive_int(n_jobs, "n_jobs")
     if batch_size is not None:
@@ -125,7 +150,9 @@ def proxyspex(
     backend, estimator = _resolve_proxy(proxy, max_degree)
     rng = check_seed(seed)
 
-    X = uniform_masks(n, budget, rng)
+    if sampling not in ("uniform", "paired", "stratified"):
+        raise ValueError(f"sampling={sampling!r} is not supported; accepted values: 'uniform', 'paired', 'stratified'")
+    X = _sampling.draw_masks(n, budget, rng, paired=sampling == "paired", stratified=sampling == "stratified")
     queries = as_queries(value_fn, n, batch_size=batch_size, progress=Progress(progress, "proxyspex"))
     try:
         queries.expect(len(X))
@@ -150,7 +177,54 @@ def _spectrum(X: np.ndarray, y: np.ndarray, n: int, **kwargs: Any) -> Spectrum:
         table = np.empty(2**n)
         table[X.astype(np.int64) @ (1 << np.arange(n, dtype=np.int64))] = y
         return spectrum_from_table(table, n)
-    return _spectrum_from_samples(X, y, **kwargs)
+    return _spectrum_from_samples(X, y, **kwargs)[0]
+
+
+def _n_folds(m: int) -> int:
+    """Folds of the cross-fit: more where samples are few (the choice is noisiest there and the
+    fits are cheap), two for large samples (each fold's pipeline then costs about half a fit)."""
+    if m < _MIN_CV_ROWS:
+        return 0
+    return 5 if m <= 1000 else 3 if m <= 3000 else 2
+
+
+def _supports(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    max_degree: int,
+    backend: str,
+    estimator: Any,
+    rng: np.random.Generator,
+    n_jobs: int | None,
+    energy: float,
+    only: tuple[int, float] | None = None,
+) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
+    """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
+
+    Families: ``"select"`` (hierarchical forward selection over the proxy's terms and their
+    neighbours), ``"cut"`` (the largest tree coefficients holding 99% of its non-constant
+    energy) and ``"pool"`` (holding ``energy`` of it). Returns the families, the selection and
+    the tree configuration chosen (``only`` fixes it, see :func:`fit_proxy`).
+    """
+    m, n = X.shape
+    if np.ptp(y) == 0.0:
+        return {f: [] for f in _FAMILIES}, None, {}
+    if estimator is not None:
+        from sklearn.base import clone
+
+        model = clone(estimator).fit(X.astype(np.float32), y)
+        ens = ensemble_from_model(model)
+        fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
+    else:
+        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs, only=only)
+    max_terms = max(1, min(m // 4, _MAX_TERMS))
+    table = ensemble_keytable(fit.ensemble, n)
+    pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
+    cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
+    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+        sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.params
 
 
 def _spectrum_from_samples(
@@ -163,26 +237,73 @@ def _spectrum_from_samples(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-) -> Spectrum:
+    eligible: np.ndarray | None = None,
+    extra: dict[str, list[tuple[int, ...]]] | None = None,
+) -> tuple[Spectrum, dict[str, Any]]:
+    """The surrogate fitted to ``(X, y)`` and what cross-fitting chose (empty without it).
+
+    ``eligible`` marks the uniformly random rows, the only ones held out for scoring (default:
+    all). ``extra`` adds fixed candidate supports found elsewhere (e.g. SPEX's, from rows that
+    are never scored), each also united with the selection's terms.
+    """
     m, n = X.shape
     if np.ptp(y) == 0.0:
-        return Spectrum({(): float(y[0])}, n, n_queries=m)
-    if estimator is not None:
-        from sklearn.base import clone
+        return Spectrum({(): float(y[0])}, n, n_queries=m), {}
+    opts = dict(max_degree=max_degree, backend=backend, estimator=estimator, n_jobs=n_jobs, energy=energy)
+    extra = extra or {}
 
-        model = clone(estimator).fit(X.astype(np.float32), y)
-        ens = ensemble_from_model(model)
-        fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
+    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: Any = None) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
+        found, sel, params = _supports(Xt, yt, rng=gen, only=only, **opts)
+        for name, keys in extra.items():
+            found[name] = list(keys)
+            found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
+        return found, sel, params
+
+    # Folds by the total number of rows (what each fold's pipeline costs); only the eligible
+    # rows are held out, and there must be enough of them.
+    k = _n_folds(m) if eligible is None or np.count_nonzero(eligible) >= _MIN_CV_ROWS else 0
+    cv_rng = np.random.default_rng(rng.integers(2**63))
+    # The fit on all samples first: its tree configuration (chosen on its own holdout) is the
+    # one every fold then fits, instead of searching again.
+    found, sel, params = families(X, y, rng)
+    only = (params["depth"], params["learning_rate"]) if "depth" in params and "learning_rate" in params else None
+    cv = None
+    if k:
+        folds = make_folds(m, k, cv_rng, eligible=eligible)
+        seeds = cv_rng.integers(2**63, size=k)
+        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+            cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)
+    if cv is None:
+        # Too few samples to hold any out: the selection's own fit.
+        keys, const, coef = list(sel.keys), sel.const, sel.coef
+        err = sel.gcv
     else:
-        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs)
-    max_terms = max(1, min(m // 4, _MAX_TERMS))
-    table = ensemble_keytable(fit.ensemble, n)
-    pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
-    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-        sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    fourier = {(): sel.const}
-    fourier.update(zip(sel.keys, sel.coef.tolist()))
-    return Spectrum(fourier, n, n_queries=m)
+        keys = found[cv.family]
+        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+            const, coef = ridge_fixed(keys, X, y, cv.alpha)
+        err = (1.0 - cv.r2) * float(np.var(y))
+    keys, coef = _prune(keys, coef, err, float(np.var(y)))
+    fourier = {(): float(const)}
+    fourier.update(zip(keys, coef.tolist()))
+    info: dict[str, Any] = {}
+    if cv is not None:
+        info = {"cv_r2": cv.r2, "family": cv.family, "alpha": cv.alpha, "folds": k,
+                "family_r2": cv.family_r2()}
+    return Spectrum(fourier, n, n_queries=m), info
+
+
+def _prune(keys: list[tuple[int, ...]], coef: np.ndarray, err: float, var: float) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Drop the smallest terms while their summed energy (what dropping them adds to the expected
+    squared error, the basis being orthonormal under uniform masks) stays negligible: a tenth of
+    a percent of the estimated error, or 1e-12 of the variance on exactly fitted data."""
+    if len(coef) == 0:
+        return keys, coef
+    order = np.argsort(np.abs(coef), kind="stable")
+    dropped = np.cumsum(coef[order] ** 2) <= _PRUNE_REL * max(err, 0.0) + _PRUNE_ABS * var
+    keep = np.ones(len(coef), dtype=bool)
+    keep[order[dropped]] = False
+    keep &= coef != 0.0
+    return [k for k, kp in zip(keys, keep) if kp], coef[keep]
 
 
 def _resolve_proxy(proxy: Any, max_degree: int) -> tuple[str, Any]:

@@ -167,8 +167,14 @@ def fit_proxy(
     n_jobs: int | None = None,
     holdout: float = 0.1,
     screen: bool = True,
+    only: tuple[int, float] | None = None,
 ) -> ProxyFit:
-    """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring."""
+    """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring.
+
+    ``only=(depth, learning_rate)`` skips the search: after the coarse fit (which screens the
+    features) only that configuration is fitted — what cross-fitting's folds use once the fit on
+    all samples has chosen it.
+    """
     m, n = X.shape
     n_jobs = n_jobs or 1  # OpenMP threads busy-wait: on a shared machine more threads can be far slower
     seed = int(rng.integers(2**31 - 1))
@@ -208,8 +214,14 @@ def fit_proxy(
             features = used
     # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees.
     # (A third, smaller learning rate was tried too: many more trees, no better final R².)
-    for depth in dict.fromkeys((deep, shallow)):
-        run(depth, _LR, 3000, features)
+    if only is None:
+        configs = [(depth, _LR) for depth in dict.fromkeys((deep, shallow))]
+    else:
+        configs = [] if (int(only[0]), float(only[1])) == (deep, 0.3) else [(int(only[0]), float(only[1]))]
+    for depth, lr in configs:
+        run(depth, lr, 3000, features)
+    if only is not None and configs:
+        fitted = fitted[1:]  # the requested configuration, not the coarse fit
     r2, depth, lr, model, best, cols = max(fitted, key=lambda c: c[0])
     ens = be.ensemble(model, best).remap(cols)
     return ProxyFit(ens, {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials)

@@ -1,0 +1,537 @@
+"""ProxySPEX on a wide set of value functions, side by side with shapiq 1.4.1's ProxySPEX.
+
+Usage::
+
+    python benchmarks/proxyspex_wide.py                    # every row, seeds 0 1 2
+    python benchmarks/proxyspex_wide.py --rows tanh128 llm --seeds 0
+    python benchmarks/proxyspex_wide.py --no-reference     # interspect only
+    python benchmarks/proxyspex_wide.py --part auto        # budget="auto" against 5,000 queries
+    python benchmarks/proxyspex_wide.py --part method      # method="auto" against SPEX and ProxySPEX
+
+Rows (``ROWS`` below): hierarchical games with 4-12 top interactions of degree 2-5; the same
+squashed through tanh or a sigmoid at two strengths; with additive noise (a fixed pseudo-random
+value per mask, so the function stays deterministic, as a model's output is); with a long tail
+of small terms (power-law magnitudes); sparse Fourier games; and the embedded language model on
+eight reviews of the sentiment set, replayed from ``benchmarks/llm_replay.npz`` (see
+``llm_replay.py``: recorded outputs on fixed mask sets; both implementations draw their
+training masks from the recorded pool by their own rule — uniform, or uniform pairs of a mask
+and its complement for the reference, whose sampler pairs — and are scored on the recorded
+test masks).
+
+Each (row, seed) runs both implementations at the same budget on the same game and scores both
+on the same fresh uniform masks (1,000 for the games, the 200 recorded ones for the model).
+The reference runs in ``benchmarks/.venv-ref`` (shapiq 1.4.1 + lightgbm; created by
+``proxyspex_vs_reference.py``'s helper when missing) in a subprocess; its results are cached in
+``benchmarks/results/wide_reference.json`` (they do not depend on interspect's code), so a
+rerun only runs interspect. ``--fresh-reference`` recomputes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+REF_PY = ROOT / "benchmarks" / ".venv-ref" / "bin" / "python"
+REF_CACHE = ROOT / "benchmarks" / "results" / "wide_reference.json"
+TEST_SEED = 12345
+N_TEST = 1000
+
+
+# -------------------------------------------------------------------------------------- the games
+def _mask_noise(X: np.ndarray, seed: int) -> np.ndarray:
+    """A standard normal value per mask, fixed by the mask's bits and ``seed`` (splitmix64 hash)."""
+    packed = np.packbits(np.asarray(X, dtype=np.uint8), axis=1)
+    pad = (-packed.shape[1]) % 8
+    words = np.pad(packed, ((0, 0), (0, pad))).view(">u8").astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(len(X), np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+        for j in range(words.shape[1]):
+            h = h ^ words[:, j]
+            h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h = h ^ (h >> np.uint64(31))
+        h2 = (h ^ (h >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9)
+    u1 = ((h >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    u2 = ((h2 >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+class Wide:
+    """A benchmark value function: a sparse spectrum, optionally squashed, plus fixed noise."""
+
+    def __init__(self, n: int, spectrum: Any, *, squash: str = "none", strength: float = 1.0,
+                 noise: float = 0.0, seed: int = 0) -> None:
+        self.n = n
+        self.spectrum = spectrum
+        self.squash, self.noise, self.seed = squash, noise, seed
+        X = np.random.default_rng(0).integers(0, 2, size=(4000, n), dtype=np.uint8)
+        sd = float(np.std(spectrum.predict(X))) or 1.0
+        # strength s: the squash acts on f / (sd / s); s = 1 bends the outer sd, s = 2 saturates.
+        self.scale = sd / strength
+        self.sd = sd
+        # The sigmoid saturates at one end: centred at the lower quartile of f.
+        self.center = float(np.quantile(spectrum.predict(X), 0.25))
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.uint8)
+        y = self.spectrum.predict(X)
+        if self.squash == "tanh":
+            y = self.scale * np.tanh(y / self.scale)
+        elif self.squash == "sigmoid":
+            y = self.sd / (1.0 + np.exp(-(y - self.center) / self.scale))
+        if self.noise:
+            y = y + self.noise * self.sd * _mask_noise(X, self.seed)
+        return y
+
+
+def _powerlaw(n: int, n_terms: int, max_degree: int, exponent: float, seed: int) -> Any:
+    """A long tail: ``n_terms`` random AND terms (Möbius coefficients), magnitude ∝ rank^-exponent."""
+    from interspect import Spectrum
+    from interspect.games import _random_support
+
+    rng = np.random.default_rng(seed)
+    keys = _random_support(rng, n, n_terms, max_degree)
+    rng.shuffle(keys)
+    mags = np.arange(1, len(keys) + 1, dtype=float) ** -exponent * rng.choice([-1.0, 1.0], len(keys))
+    return Spectrum.from_mobius({k: float(v) for k, v in zip(keys, mags)}, n)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str  # "hier", "fourier", "powerlaw", "llm"
+    n: int
+    budget: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        p = self.params
+        if self.kind == "hier":
+            s = f"hierarchical {p['n_top']}×deg {p['min_degree']}-{p['max_degree']}"
+        elif self.kind == "fourier":
+            s = f"sparse Fourier {p['n_terms']} terms deg ≤{p['max_degree']}"
+        elif self.kind == "powerlaw":
+            s = f"power-law Möbius tail {p['n_terms']} terms deg ≤{p['max_degree']} (rank^-{p['exponent']})"
+            if p.get("top"):
+                s += f" + hierarchical {p['top']}×deg 2-4"
+        else:
+            return f"SmolLM2 sentiment review {p['review']}"
+        if p.get("squash", "none") != "none":
+            s += f", {p['squash']} ×{p.get('strength', 1.0):g}"
+        if p.get("noise"):
+            s += f", noise {p['noise']:g}·sd"
+        return s
+
+
+ROWS = [
+    Row("hier64", "hier", 64, 1000, {"n_top": 4, "min_degree": 2, "max_degree": 3}),
+    Row("hier128", "hier", 128, 5000, {"n_top": 8, "min_degree": 2, "max_degree": 4}),
+    Row("hier128x12", "hier", 128, 3000, {"n_top": 12, "min_degree": 3, "max_degree": 5}),
+    Row("tanh128", "hier", 128, 5000, {"n_top": 8, "min_degree": 2, "max_degree": 4, "squash": "tanh"}),
+    Row("tanh128d3", "hier", 128, 5000, {"n_top": 8, "min_degree": 3, "max_degree": 4, "squash": "tanh"}),
+    Row("tanh64s", "hier", 64, 2000, {"n_top": 6, "min_degree": 2, "max_degree": 4, "squash": "tanh", "strength": 2.0}),
+    Row("tanh256", "hier", 256, 4000, {"n_top": 8, "min_degree": 2, "max_degree": 5, "squash": "tanh"}),
+    Row("sigm128", "hier", 128, 3000, {"n_top": 8, "min_degree": 2, "max_degree": 4, "squash": "sigmoid"}),
+    Row("sigm64s", "hier", 64, 1000, {"n_top": 5, "min_degree": 2, "max_degree": 4, "squash": "sigmoid", "strength": 2.0}),
+    Row("noise128", "hier", 128, 3000, {"n_top": 8, "min_degree": 2, "max_degree": 4, "noise": 0.1}),
+    Row("noise64", "hier", 64, 2000, {"n_top": 6, "min_degree": 2, "max_degree": 4, "noise": 0.5}),
+    Row("tail64", "powerlaw", 64, 2000, {"n_terms": 300, "max_degree": 3, "exponent": 1.0}),
+    Row("tail128", "powerlaw", 128, 5000, {"n_terms": 400, "max_degree": 4, "exponent": 0.8, "top": 6}),
+    Row("four128", "fourier", 128, 3000, {"n_terms": 40, "max_degree": 4}),
+    Row("four64", "fourier", 64, 1000, {"n_terms": 20, "max_degree": 3}),
+]
+
+
+def make_game(row: Row, seed: int) -> Any:
+    from interspect import games
+
+    p = dict(row.params)
+    squash, strength, noise = p.pop("squash", "none"), p.pop("strength", 1.0), p.pop("noise", 0.0)
+    if row.kind == "hier":
+        spectrum = games.HierarchicalGame(row.n, seed=seed, **p).spectrum
+    elif row.kind == "fourier":
+        spectrum = games.SparseFourierGame(row.n, p["n_terms"], p["max_degree"], seed=seed).spectrum
+    elif row.kind == "powerlaw":
+        spectrum = _powerlaw(row.n, p["n_terms"], p["max_degree"], p["exponent"], seed)
+        if p.get("top"):
+            from interspect import Spectrum
+
+            h = games.HierarchicalGame(row.n, n_top=p["top"], min_degree=2, max_degree=4, seed=seed).spectrum
+            scale = 3.0 * np.sqrt(sum(v * v for k, v in spectrum.fourier.items() if k)) / max(np.sqrt(sum(v * v for k, v in h.fourier.items() if k)), 1e-12)
+            both = dict(spectrum.fourier)
+            for k, v in h.fourier.items():
+                both[k] = both.get(k, 0.0) + scale * v
+            spectrum = Spectrum(both, row.n)
+    else:
+        raise ValueError(row.kind)
+    return Wide(row.n, spectrum, squash=squash, strength=strength, noise=noise, seed=seed)
+
+
+# ------------------------------------------------------------------------------------- llm rows
+def llm_rows(path: Path | None = None) -> list[Row]:
+    import llm_replay
+
+    path = path or llm_replay.EXPORT
+    if not path.exists():
+        return []
+    out = []
+    for rep in llm_replay.load_replays(path):
+        if "pool" not in rep.sets or "test" not in rep.sets:
+            continue
+        budget = None
+        if "spex5" in rep.sets:
+            budget = len(rep.sets["spex5"]) // 10
+        else:
+            from interspect import spex_budget
+
+            budget = spex_budget(rep.n, 5) // 10
+        out.append(Row(f"llm{rep.name}", "llm", rep.n, budget, {"review": rep.name}))
+    return out
+
+
+_REPLAYS: dict[str, Any] = {}
+
+
+def replay(row: Row) -> Any:
+    import llm_replay
+
+    if not _REPLAYS:
+        _REPLAYS.update({r.name: r for r in llm_replay.load_replays()})
+    return _REPLAYS[row.params["review"]]
+
+
+def pool_draw(rep: Any, m: int, rng: np.random.Generator, *, paired: bool) -> np.ndarray:
+    """``m`` training masks from the recorded pool: all-ones, all-zeros, then random pool rows
+    (``paired``: random rows among the first recorded ones with their complements, the ``pair`` set)."""
+    pool = rep.sets["pool"]
+    rest = rng.permutation(np.arange(2, len(pool)))
+    if not paired:
+        if m - 2 > len(rest):
+            raise ValueError(f"review {rep.name}: budget {m} exceeds the recorded pool ({len(pool)})")
+        return np.concatenate([pool[:2], pool[rest[: m - 2]]])
+    if "pair" not in rep.sets:
+        raise ValueError(f"review {rep.name}: no recorded complements (stage 'pair')")
+    k = (m - 2) // 2
+    paired_rows = rng.permutation(np.arange(2, 2 + len(rep.sets["pair"])))
+    if k > len(paired_rows):
+        raise ValueError(f"review {rep.name}: budget {m} exceeds the recorded pairs")
+    chosen = paired_rows[:k]
+    rows = [pool[:2], pool[chosen], 1 - pool[chosen]]
+    if (m - 2) % 2:
+        rows.append(pool[paired_rows[k : k + 1]])
+    return np.concatenate(rows)
+
+
+def _r2(s: Any, game: Any, row: Row) -> float:
+    from interspect import faithfulness
+    from interspect.core.metrics import r2_score
+
+    if row.kind == "llm":
+        X = game.sets["test"]
+        return r2_score(game(X), s.predict(X))
+    return faithfulness(s, game, n_test=N_TEST, seed=TEST_SEED)
+
+
+def row_game(row: Row, seed: int) -> Any:
+    return replay(row) if row.kind == "llm" else make_game(row, seed)
+
+
+# ---------------------------------------------------------------------------------- reference side
+def ref_worker(name: str, seed: int, budget: int) -> None:
+    """Runs inside the reference venv: shapiq's ProxySPEX on one row, prints one JSON line."""
+    from shapiq.approximator.sparse import ProxySPEX
+
+    from interspect import Spectrum
+
+    row = next(r for r in ROWS + llm_rows() if r.name == name)
+    game = row_game(row, seed)
+    approx = ProxySPEX(n=row.n, index="FBII", max_order=row.n, random_state=seed)
+    if row.kind == "llm":
+        # Its sampler pairs every mask with its complement: draw such pairs from the recording.
+        sampler = approx._uniform_sampler
+        rng = np.random.default_rng(seed)
+
+        def sample(budget: int) -> None:
+            sampler._replayed = pool_draw(game, budget, rng, paired=True).astype(bool)
+
+        sampler.sample = sample
+        type(sampler).coalitions_matrix = property(lambda self: self._replayed)  # type: ignore[assignment]
+    convert = {"t": 0.0}
+    inner = approx._process_moebius
+
+    def timed(*a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        out = inner(*a, **k)
+        convert["t"] += time.perf_counter() - t0
+        return out
+
+    approx._process_moebius = timed  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    iv = approx.approximate(budget, game)
+    total = time.perf_counter() - t0
+    mobius = {tuple(int(i) for i in k): float(iv.values[j]) for k, j in iv.interaction_lookup.items()}
+    s = Spectrum.from_mobius(mobius, row.n)
+    print(json.dumps({"r2": _r2(s, game, row), "time": total - convert["t"], "terms": len(mobius)}))
+
+
+def run_reference(row: Row, seed: int, budget: int, cache: dict[str, Any]) -> dict[str, Any]:
+    key = f"{row.name}|{seed}|{budget}|{row.describe()}|{json.dumps(row.params, sort_keys=True)}"
+    if key in cache:
+        return cache[key]
+    cmd = [str(REF_PY), str(Path(__file__).resolve()), "--ref-worker", row.name, str(seed), str(budget)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"reference run failed: {res.stderr[-2000:]}")
+    cache[key] = json.loads(res.stdout.strip().splitlines()[-1])
+    REF_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    REF_CACHE.write_text(json.dumps(cache, indent=0))
+    return cache[key]
+
+
+# -------------------------------------------------------------------------------------- our side
+class _Pool:
+    """Replay rows: interspect's sampler draws from the recorded pool by the same rule."""
+
+    def __init__(self, rep: Any) -> None:
+        self.rep = rep
+
+    def __enter__(self) -> None:
+        from interspect.engines.proxy import sampling
+
+        self.saved = sampling.draw_masks
+        rep = self.rep
+
+        def draw(n: int, m: int, rng: np.random.Generator, *, paired: bool = False, stratified: bool = False) -> np.ndarray:
+            if stratified:
+                raise ValueError("stratified sampling cannot be replayed from the recorded pool")
+            return pool_draw(rep, m, rng, paired=paired)
+
+        def more(X: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+            have = {r.tobytes() for r in np.asarray(X, dtype=np.uint8)}
+            pool = rep.sets["pool"]
+            fresh = [i for i in rng.permutation(len(pool)) if pool[i].tobytes() not in have]
+            return pool[np.array(fresh[:m], dtype=np.int64)].reshape(-1, pool.shape[1])
+
+        self.saved_more = sampling.more_masks
+        sampling.draw_masks = draw  # type: ignore[assignment]
+        sampling.more_masks = more  # type: ignore[assignment]
+
+    def __exit__(self, *exc: Any) -> None:
+        from interspect.engines.proxy import sampling
+
+        sampling.draw_masks = self.saved  # type: ignore[assignment]
+        sampling.more_masks = self.saved_more  # type: ignore[assignment]
+
+
+def run_ours(row: Row, seed: int, budget: Any, *, method: str = "proxyspex", **options: Any) -> dict[str, Any]:
+    """interspect on one row: ``method`` proxyspex (``budget`` an int or an AutoBudget), spex or auto."""
+    from contextlib import nullcontext
+
+    from interspect import spex
+    from interspect.engines.auto import AutoBudget, auto_method, proxyspex_rounds
+    from interspect.engines.proxy import proxyspex
+
+    game = row_game(row, seed)
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    with _Pool(game) if row.kind == "llm" else nullcontext():
+        if method == "auto":
+            s, info = auto_method(game, row.n, budget, seed=seed, **options)
+        elif method == "spex":
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                s = spex(game, row.n, budget, seed=seed, **options)
+        elif isinstance(budget, AutoBudget):
+            s, info = proxyspex_rounds(game, row.n, budget, seed=seed, **options)
+        else:
+            s = proxyspex(game, row.n, budget, seed=seed, **options)
+    dt = time.perf_counter() - t0
+    return {"r2": _r2(s, game, row), "time": dt, "terms": len(s), "queries": int(s.n_queries), "spectrum": s, "info": info}
+
+
+# ------------------------------------------------------------------------------------------ main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", nargs="+", default=None, help="row names or prefixes ('llm' = every model row)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--fresh-reference", action="store_true")
+    ap.add_argument("--budget", type=int, default=None, help="run every row at this budget instead of its own")
+    ap.add_argument("--part", choices=["same", "auto", "method", "sampling", "llm", "fill-reference"], default="same",
+                    help="fill-reference: only run the reference (seed-major) into its cache")
+    ap.add_argument("--ref-worker", nargs=3, metavar=("ROW", "SEED", "BUDGET"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.ref_worker:
+        name, seed, budget = args.ref_worker
+        ref_worker(name, int(seed), int(budget))
+        return
+
+    import lightgbm  # noqa: F401  (import cost outside the clock, as for the reference)
+
+    import interspect.engines.proxy  # noqa: F401
+
+    rows = ROWS + llm_rows()
+    if args.rows:
+        rows = [r for r in rows if any(r.name == w or r.name.startswith(w) for w in args.rows)]
+    if args.budget:
+        from dataclasses import replace
+
+        rows = [replace(r, budget=args.budget) for r in rows]
+    print(f"Command: `python benchmarks/proxyspex_wide.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}; "
+          f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    if args.part == "same":
+        part_same(rows, args)
+    elif args.part == "auto":
+        part_auto(rows, args)
+    elif args.part == "method":
+        part_method(rows, args)
+    elif args.part == "sampling":
+        part_sampling(rows, args)
+    elif args.part == "fill-reference":
+        from proxyspex_vs_reference import ensure_ref_venv
+
+        ensure_ref_venv()
+        cache = json.loads(REF_CACHE.read_text()) if REF_CACHE.exists() else {}
+        for seed in args.seeds:
+            for row in rows:
+                t0 = time.time()
+                r = run_reference(row, seed, row.budget, cache)
+                print(f"{row.name} seed {seed}: R² {r['r2']:.4f} ({time.time() - t0:.0f} s)", flush=True)
+
+
+def part_same(rows: list[Row], args: argparse.Namespace) -> None:
+    if not args.no_reference:
+        from proxyspex_vs_reference import ensure_ref_venv
+
+        ensure_ref_venv()
+    cache = {} if args.fresh_reference or not REF_CACHE.exists() else json.loads(REF_CACHE.read_text())
+    print("| row | value function | n | budget | R² interspect (mean over seeds) | R² reference | Δ mean | Δ min | time interspect (s) | time ref (s) | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    deltas, all_rows, speeds = [], [], []
+    for row in rows:
+        ours, refs = [], []
+        for seed in args.seeds:
+            ours.append(run_ours(row, seed, row.budget))
+            if not args.no_reference:
+                refs.append(run_reference(row, seed, row.budget, cache))
+        r2o = np.array([o["r2"] for o in ours])
+        to = float(np.mean([o["time"] for o in ours]))
+        if refs:
+            r2r = np.array([r["r2"] for r in refs])
+            tr = float(np.mean([r["time"] for r in refs]))
+            d = r2o - r2r
+            deltas.append(d)
+            speeds.append(tr / to)
+            all_rows.append((row, r2o, r2r))
+            print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {r2o.mean():.4f} | {r2r.mean():.4f} | "
+                  f"{d.mean():+.4f} | {d.min():+.4f} | {to:.2f} | {tr:.1f} | {tr / to:.1f}× |", flush=True)
+        else:
+            print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {r2o.mean():.4f} | — | — | — | {to:.2f} | — | — |", flush=True)
+    if deltas:
+        d_all = np.concatenate(deltas)
+        worst = min(all_rows, key=lambda t: (t[1] - t[2]).mean())
+        print(f"\nRows {len(deltas)}, runs {len(d_all)}. Mean R² difference (interspect − reference) "
+              f"{d_all.mean():+.4f}; rows whose seed-mean is at least the reference's − 0.005: "
+              f"{sum(d.mean() >= -0.005 for d in deltas)} of {len(deltas)} (worst {worst[0].name}: "
+              f"{(worst[1] - worst[2]).mean():+.4f}); single runs below −0.005: {int((d_all < -0.005).sum())} of {len(d_all)}. "
+              f"Speed-up min {min(speeds):.1f}×, median {float(np.median(speeds)):.1f}×.")
+
+
+def part_auto(rows: list[Row], args: argparse.Namespace) -> None:
+    """budget="auto" (max_budget 5,000) against a 5,000-query run."""
+    from interspect.engines.auto import AutoBudget
+
+    print("## budget='auto' (max_budget 5,000) against ProxySPEX with 5,000 queries\n")
+    print("| row | value function | n | seed | R² at 5,000 | R² auto | Δ | queries auto | stop | estimate (CV) | within 0.02 | ≤ 2,500 queries |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ok_r2 = ok_q = total = 0
+    for row in rows:
+        if row.kind == "llm":
+            continue  # the recorded pool holds 700 masks: no 5,000-query run to compare with
+        for seed in args.seeds:
+            full = run_ours(row, seed, 5000)
+            auto = run_ours(row, seed, AutoBudget(max_budget=5000))
+            d = auto["r2"] - full["r2"]
+            total += 1
+            ok_r2 += d >= -0.02
+            ok_q += auto["queries"] <= 2500
+            print(f"| {row.name} | {row.describe()} | {row.n} | {seed} | {full['r2']:.4f} | {auto['r2']:.4f} | {d:+.4f} | {auto['queries']} | "
+                  f"{auto['info']['stop']} | {auto['info']['r2_estimate']:.4f} | {d >= -0.02} | {auto['queries'] <= 2500} |", flush=True)
+    if total:
+        print(f"\nWithin 0.02 of the 5,000-query R²: {ok_r2} of {total}; at most 2,500 queries: {ok_q} of {total}.")
+
+
+def part_method(rows: list[Row], args: argparse.Namespace) -> None:
+    """method="auto" against SPEX and ProxySPEX at the same total budget."""
+    print("## method='auto' against SPEX and ProxySPEX at the same budget\n")
+    print("| row | value function | n | budget | seed | R² SPEX | R² ProxySPEX | R² Banzhaf | R² auto | auto chose | SPEX's support refit with the uniform masks (held-out) | auto − best of SPEX, ProxySPEX |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    gaps = []
+    for row in rows:
+        for seed in args.seeds:
+            try:
+                sp = run_ours(row, seed, row.budget, method="spex")["r2"]
+            except (ValueError, KeyError):  # too small a budget, or a design never recorded
+                sp = float("nan")
+            px = run_ours(row, seed, row.budget)["r2"] if row.kind != "llm" or row.budget <= 700 else float("nan")
+            au = run_ours(row, seed, row.budget, method="auto")
+            bz = _banzhaf(row, seed) if row.kind != "llm" else float("nan")
+            best = np.nanmax([sp, px])
+            gaps.append(au["r2"] - best)
+            fam = au["info"].get("family_r2") or {}
+            print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {seed} | {sp:.4f} | {px:.4f} | {bz:.4f} | {au['r2']:.4f} | "
+                  f"{au['info'].get('method')} | {fam.get('spex', float('nan')):.4f} | {au['r2'] - best:+.4f} |", flush=True)
+    if gaps:
+        g = np.array(gaps)
+        print(f"\nauto within 0.02 of the better of SPEX and ProxySPEX: {int((g >= -0.02).sum())} of {len(g)} runs "
+              f"(worst {g.min():+.4f}, mean {g.mean():+.4f}).")
+
+
+def _banzhaf(row: Row, seed: int) -> float:
+    from interspect.engines.registry import run_method
+
+    game = row_game(row, seed)
+    try:
+        return _r2(run_method("banzhaf", game, row.n, row.budget, seed=seed), game, row)
+    except ValueError:
+        return float("nan")
+
+
+def part_sampling(rows: list[Row], args: argparse.Namespace) -> None:
+    """Uniform against paired and count-stratified training masks (same budget)."""
+    print("## Training masks: uniform, paired (each with its complement), stratified by count\n")
+    print("| row | value function | n | budget | R² uniform | R² paired | R² stratified |")
+    print("|---|---|---|---|---|---|---|")
+    diffs: dict[str, list[float]] = {"paired": [], "stratified": []}
+    for row in rows:
+        if row.kind == "llm":
+            continue
+        r = {mode: float(np.mean([run_ours(row, seed, row.budget, sampling=mode)["r2"] for seed in args.seeds]))
+             for mode in ("uniform", "paired", "stratified")}
+        for mode in diffs:
+            diffs[mode].append(r[mode] - r["uniform"])
+        print(f"| {row.name} | {row.describe()} | {row.n} | {row.budget} | {r['uniform']:.4f} | {r['paired']:.4f} | {r['stratified']:.4f} |", flush=True)
+    for mode, d in diffs.items():
+        if d:
+            print(f"\n{mode} − uniform: mean {np.mean(d):+.4f}, min {np.min(d):+.4f}, max {np.max(d):+.4f} over {len(d)} rows.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""Budgets and methods that pick themselves: ``budget="auto"`` and ``method="auto"``.
+
+``budget="auto"`` (:class:`AutoBudget`) draws uniformly random masks in rounds; after each round
+ProxySPEX is fitted with its cross-fitting (:mod:`interspect.engines.proxy.crossfitting`), whose
+held-out error estimates the surrogate's R² on fresh masks from the samples already paid for.
+Querying stops when that estimate reaches ``target_r2``, when it stops improving, or at
+``max_budget``. "Stops improving": the last three rounds' estimates, fitted by the learning curve
+``R²(m) ≈ a − c/m``, promise less than ``tol`` more R² from all of ``max_budget`` (a flat or falling
+estimate promises nothing). Estimates from a few hundred samples are noisy, so three rounds are
+needed before that rule can stop anything.
+
+``method="auto"`` with a budget ``B`` runs both designs and lets held-out data decide:
+
+1. SPEX's coded design with the largest ``b`` that leaves at least a tenth of ``B`` (and at
+   least :data:`MIN_UNIFORM` masks) free; SPEX decodes its support from it;
+2. the rest of ``B`` as uniformly random masks;
+3. one cross-fit over all samples, with the uniform masks as the only held-out rows: ProxySPEX's
+   own candidate supports (fitted to every sample, SPEX's included — its masks are as good
+   training data for the trees as random ones), SPEX's support, and the two united compete on
+   the uniform rows; the winner is refitted on all samples.
+
+SPEX's queries are never wasted when ProxySPEX wins, nor the uniform ones when SPEX does.
+Tree proxies are blind to parity-like structure (a sparse Fourier game without hierarchy) and
+SPEX is weak with few queries or squashed outputs; the held-out R² tells which case this is.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from interspect.core.spectrum import Spectrum
+from interspect.core.validation import check_n, check_positive_int, check_seed
+from interspect.queries.layer import Queries
+
+__all__ = ["AutoBudget", "proxyspex_rounds", "auto_method", "MIN_UNIFORM", "resolve_budget"]
+
+#: Fewest uniform masks ``method="auto"`` keeps beside SPEX's design (they score both methods).
+MIN_UNIFORM = 100
+#: Share of the budget ``method="auto"`` keeps for uniform masks at least.
+UNIFORM_SHARE = 0.1
+#: With ``method="auto"`` and ``budget="auto"``: ProxySPEX rounds first; if their estimate
+#: levels off below this, a SPEX design is tried with what is left of ``max_budget``.
+PROBE_BELOW = 0.95
+DEFAULT_MAX_BUDGET = 5000
+
+
+@dataclass(frozen=True)
+class AutoBudget:
+    """``budget="auto"``: query in rounds until the cross-validated R² estimate stops improving.
+
+    Parameters
+    ----------
+    max_budget : int, optional
+        Never more queries than this (default: 5,000, or the method's default budget if larger).
+    target_r2 : float, optional
+        Stop as soon as the estimate reaches this.
+    start : int, optional
+        Masks of the first round (default ``clip(2·n, 100, 500)``).
+    growth : float, default 1.5
+        Each round multiplies the number of masks by this.
+    tol : float, default 0.015
+        Stop when the rest of ``max_budget`` is projected to raise the estimate by less than
+        this (see the module docstring).
+
+    Examples
+    --------
+    >>> from interspect import games
+    >>> from interspect.engines.auto import AutoBudget, proxyspex_rounds
+    >>> g = games.HierarchicalGame(24, n_top=3, min_degree=2, max_degree=3, seed=0)
+    >>> s, info = proxyspex_rounds(g, 24, AutoBudget(max_budget=3000), seed=0)
+    >>> info["stop"], s.n_queries < 3000, info["r2_estimate"] > 0.99
+    ('target', True, True)
+    """
+
+    max_budget: int | None = None
+    target_r2: float | None = None
+    start: int | None = None
+    growth: float = 1.5
+    tol: float = 0.015
+
+    def __post_init__(self) -> None:
+        if self.max_budget is not None:
+            check_positive_int(self.max_budget, "max_budget", minimum=8)
+        if self.start is not None:
+            check_positive_int(self.start, "start", minimum=8)
+        if self.target_r2 is not None and not (isinstance(self.target_r2, int | float) and self.target_r2 <= 1.0):
+            raise ValueError(f"target_r2 must be a number <= 1, got {self.target_r2!r}")
+        if not (isinstance(self.growth, int | float) and self.growth > 1.0):
+            raise ValueError(f"growth must be a number > 1, got {self.growth!r}")
+        if not (isinstance(self.tol, int | float) and self.tol >= 0.0):
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+
+
+def resolve_budget(budget: Any) -> int | AutoBudget | None:
+    """``None``, a positive int, ``"auto"`` or an :class:`AutoBudget`; anything else is refused."""
+    if budget is None or isinstance(budget, AutoBudget):
+        return budget
+    if isinstance(budget, str):
+        if budget != "auto":
+            raise ValueError(f"budget={budget!r} is not supported; accepted values: a positive integer, 'auto' or an AutoBudget")
+        return AutoBudget()
+    return check_positive_int(budget, "budget")
+
+
+def _target(auto: AutoBudget) -> float:
+    # A target of exactly 1 is reached by exactly sparse functions (the held-out error is then
+    # rounding); anything at least 1 − 1e-9 counts.
+    return 1.0 - 1e-9 if auto.target_r2 is None else min(float(auto.target_r2), 1.0 - 1e-9)
+
+
+class _Recorder:
+    """Passes masks to the query layer and keeps every (mask, output) pair it saw."""
+
+    def __init__(self, queries: Queries) -> None:
+        self.queries = queries
+        self.identity = getattr(queries, "identity", None)
+        self.X: list[np.ndarray] = []
+        self.y: list[np.ndarray] = []
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        y = self.queries(X)
+        self.X.append(np.array(X, dtype=np.uint8))
+        self.y.append(np.array(y, dtype=float))
+        return y
+
+    def samples(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.X:
+            return np.zeros((0, n), np.uint8), np.zeros(0)
+        return np.concatenate(self.X), np.concatenate(self.y)
+
+
+def _fit(X: np.ndarray, y: np.ndarray, *, seed: int, max_degree: int, eligible: np.ndarray | None = None,
+         extra: dict[str, list[tuple[int, ...]]] | None = None) -> tuple[Spectrum, dict[str, Any]]:
+    from interspect.engines.proxy import _spectrum_from_samples
+
+    return _spectrum_from_samples(
+        X, y, max_degree=max_degree, backend="lightgbm", estimator=None, rng=np.random.default_rng(seed),
+        n_jobs=None, energy=0.999, eligible=eligible, extra=extra,
+    )
+
+
+@dataclass
+class _State:
+    X: np.ndarray
+    y: np.ndarray
+    eligible: np.ndarray
+    extra: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+
+
+def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.random.Generator, *, fit_seed: int,
+            max_degree: int, history: list[dict[str, Any]]) -> tuple[Spectrum, dict[str, Any], str]:
+    """Fit, then add uniform masks round by round until a stopping rule fires."""
+    from interspect.engines.proxy.sampling import more_masks
+
+    max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
+    target = _target(auto)
+    while True:
+        s, info = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible, extra=state.extra)
+        r2 = float(info.get("cv_r2", np.nan))
+        history.append({"queries": int(len(state.X)), "r2_estimate": r2, "family": info.get("family")})
+        stop = None
+        if r2 >= target:
+            stop = "target"
+        elif len(state.X) >= max_budget:
+            stop = "max_budget"
+        elif _projected_gain(history, max_budget) < auto.tol:
+            stop = "plateau"
+        if stop is not None:
+            return s, info, stop
+        want = min(max_budget, math.ceil(len(state.X) * auto.growth)) - len(state.X)
+        Xn = more_masks(state.X, want, rng)
+        if len(Xn) == 0:
+            return s, info, "exhausted"
+        queries.expect(len(Xn))
+        yn = queries(Xn)
+        state.X = np.concatenate([state.X, Xn])
+        state.y = np.concatenate([state.y, yn])
+        state.eligible = np.concatenate([state.eligible, np.ones(len(Xn), dtype=bool)])
+
+
+def _projected_gain(history: list[dict[str, Any]], max_budget: int) -> float:
+    """R² still to be gained up to ``max_budget`` by the curve ``a − c/m`` fitted to the last three
+    rounds (infinite before there are three)."""
+    last = [h for h in history[-3:] if np.isfinite(h["r2_estimate"])]
+    if len(history) < 3 or len(last) < 3:
+        return np.inf
+    m = np.array([h["queries"] for h in last], dtype=float)
+    r = np.array([h["r2_estimate"] for h in last])
+    A = np.column_stack([np.ones(3), -1.0 / m])
+    _, c = np.linalg.lstsq(A, r, rcond=None)[0]
+    return float(max(c, 0.0) * (1.0 / m[-1] - 1.0 / max_budget))
+
+
+def _start(n: int, auto: AutoBudget, max_budget: int) -> int:
+    start = auto.start if auto.start is not None else int(np.clip(2 * n, 100, 500))
+    return max(8, min(start, max_budget))
+
+
+def proxyspex_rounds(
+    value_fn: Callable[[np.ndarray], Any] | Queries,
+    n: int,
+    auto: AutoBudget | None = None,
+    *,
+    seed: int | np.random.Generator | None = 0,
+    max_degree: int = 5,
+) -> tuple[Spectrum, dict[str, Any]]:
+    """ProxySPEX with ``budget="auto"``: rounds of uniform masks (see :class:`AutoBudget`).
+
+    Returns the spectrum and a record: ``r2_estimate`` (the last round's cross-validated R², an
+    *estimate* from the fit's own samples), ``rounds`` (queries and estimate per round) and
+    ``stop`` (``"target"``, ``"plateau"``, ``"max_budget"`` or ``"exhausted"``).
+    """
+    from interspect.engines.proxy.sampling import draw_masks
+    from interspect.queries.layer import as_queries
+
+    n = check_n(n)
+    auto = auto or AutoBudget()
+    max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
+    rng = check_seed(seed)
+    fit_seed = int(rng.integers(2**63))
+    queries = as_queries(value_fn, n)
+    X = draw_masks(n, _start(n, auto, max_budget), rng)
+    queries.expect(len(X))
+    y = queries(X)
+    history: list[dict[str, Any]] = []
+    if len(X) == 2**n:
+        from interspect.engines.proxy import _spectrum
+
+        return _spectrum(X, y, n, max_degree=max_degree, backend="lightgbm", estimator=None, rng=rng, n_jobs=None, energy=0.999), {
+            "r2_estimate": 1.0, "rounds": [{"queries": len(X), "r2_estimate": 1.0}], "stop": "exhausted"}
+    state = _State(X, y, np.ones(len(X), dtype=bool))
+    s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history)
+    return s, {"r2_estimate": history[-1]["r2_estimate"], "rounds": history, "stop": stop, "family": info.get("family"),
+               "max_budget": max_budget}
+
+
+def _spex_design(queries: Queries, n: int, budget: int, *, seed: int, max_degree: int) -> tuple[Spectrum, np.ndarray, np.ndarray] | None:
+    """SPEX with at most ``budget`` queries (None when even its smallest design does not fit)."""
+    from interspect.engines.spex import spex
+    from interspect.engines.spex.design import choose_parameters
+
+    try:
+        choose_parameters(n, budget, max_degree, 3)
+    except ValueError:
+        return None
+    rec = _Recorder(queries)
+    with warnings.catch_warnings():
+        # A lowered max_degree is reported in the reason instead.
+        warnings.simplefilter("ignore", UserWarning)
+        s = spex(rec, n, budget, seed=seed, max_degree=max_degree)
+    X, y = rec.samples(n)
+    return s, X, y
+
+
+_NAMES = {"select": "ProxySPEX (selection)", "cut": "ProxySPEX (99% energy cut)", "pool": "ProxySPEX (energy cut)",
+          "spex": "SPEX's support", "spex+select": "SPEX's and ProxySPEX's terms together"}
+
+
+def _method_of(family: str | None) -> str:
+    if family == "spex":
+        return "spex"
+    if family == "spex+select":
+        return "spex+proxyspex"
+    return "proxyspex"
+
+
+def _reason(info: dict[str, Any], n_spex: int, n_uniform: int) -> str:
+    scores = info.get("family_r2", {})
+    shown = ", ".join(f"{_NAMES.get(f, f)} {r:.3f}" for f, r in sorted(scores.items(), key=lambda kv: -kv[1]))
+    fam = info.get("family")
+    return (f"auto: SPEX's design ({n_spex} queries) plus {n_uniform} uniform masks; held-out R² on the uniform "
+            f"masks: {shown}; kept {_NAMES.get(fam, fam)}, refitted on all samples")
+
+
+def auto_method(
+    value_fn: Callable[[np.ndarray], Any] | Queries,
+    n: int,
+    budget: int | AutoBudget,
+    *,
+    seed: int | np.random.Generator | None = 0,
+    max_degree: int = 5,
+) -> tuple[Spectrum, dict[str, Any]]:
+    """``method="auto"``: SPEX's design and uniform masks, the winner chosen on held-out uniform
+    masks (see the module docstring). ``budget`` may be an :class:`AutoBudget`.
+
+    Returns the spectrum and a record with ``method`` (``"spex"``, ``"proxyspex"`` or
+    ``"spex+proxyspex"``), ``reason``, ``r2_estimate`` and, for an automatic budget, ``rounds``
+    and ``stop``.
+
+    Examples
+    --------
+    >>> from interspect import games
+    >>> from interspect.engines.auto import auto_method
+    >>> g = games.SparseFourierGame(n=64, n_terms=12, max_degree=3, seed=0)
+    >>> s, info = auto_method(g, 64, 2000, seed=0)
+    >>> info["method"], info["r2_estimate"] > 0.99
+    ('spex', True)
+    """
+    from interspect.engines.proxy.sampling import more_masks
+    from interspect.queries.layer import as_queries
+
+    n = check_n(n)
+    rng = check_seed(seed)
+    # SPEX gets the caller's seed itself (the same design as spex(..., seed=seed) would query).
+    spex_seed = seed if isinstance(seed, int) else int(rng.integers(2**31 - 1))
+    fit_seed = int(rng.integers(2**63))
+    queries = as_queries(value_fn, n)
+    if isinstance(budget, AutoBudget):
+        return _auto_auto(queries, n, budget, rng, spex_seed=spex_seed, fit_seed=fit_seed, max_degree=max_degree)
+    budget = check_positive_int(budget, "budget", minimum=8)
+    keep = max(MIN_UNIFORM, math.ceil(UNIFORM_SHARE * budget))
+    found = _spex_design(queries, n, budget - keep, seed=spex_seed, max_degree=max_degree) if budget > keep else None
+    if found is None:
+        from interspect.engines.proxy import proxyspex
+
+        s = proxyspex(queries, n, budget, seed=rng, max_degree=max_degree)
+        return s, {"method": "proxyspex", "reason": f"auto: budget {budget} leaves no room for SPEX's smallest design "
+                   f"beside {keep} uniform masks: ProxySPEX", "r2_estimate": None}
+    s_spex, Xs, ys = found
+    Xu = _uniform_beside(Xs, budget - len(Xs), rng, more_masks)
+    queries.expect(len(Xu))
+    yu = queries(Xu)
+    X = np.concatenate([Xu, Xs])
+    y = np.concatenate([yu, ys])
+    eligible = np.zeros(len(X), dtype=bool)
+    eligible[: len(Xu)] = True
+    extra = {"spex": sorted((k for k in s_spex.fourier if k), key=lambda k: (len(k), k))}
+    s, info = _fit(X, y, seed=fit_seed, max_degree=max_degree, eligible=eligible, extra=extra)
+    return s, {"method": _method_of(info.get("family")), "reason": _reason(info, len(Xs), len(Xu)),
+               "r2_estimate": info.get("cv_r2"), "family_r2": info.get("family_r2"), "family": info.get("family")}
+
+
+def _uniform_beside(Xs: np.ndarray, m: int, rng: np.random.Generator, more_masks: Any) -> np.ndarray:
+    """``m`` uniform masks, all-ones and all-zeros first unless SPEX already asked for them."""
+    n = Xs.shape[1]
+    ext = np.stack([np.ones(n, np.uint8), np.zeros(n, np.uint8)])
+    have = {r.tobytes() for r in Xs}
+    ext = np.array([r for r in ext if r.tobytes() not in have], dtype=np.uint8).reshape(-1, n)[:m]
+    rest = more_masks(np.concatenate([Xs, ext]), m - len(ext), rng)
+    return np.concatenate([ext, rest])
+
+
+def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Generator, *, spex_seed: int, fit_seed: int,
+               max_degree: int) -> tuple[Spectrum, dict[str, Any]]:
+    """``method="auto"`` with ``budget="auto"``: ProxySPEX rounds; if the estimate levels off
+    below :data:`PROBE_BELOW`, SPEX's design with what is left, then one more honest choice."""
+    from interspect.engines.proxy.sampling import draw_masks
+
+    max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
+    X = draw_masks(n, _start(n, auto, max_budget), rng)
+    queries.expect(len(X))
+    y = queries(X)
+    history: list[dict[str, Any]] = []
+    state = _State(X, y, np.ones(len(X), dtype=bool))
+    s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history)
+    record: dict[str, Any] = {"method": "proxyspex", "rounds": history, "stop": stop, "r2_estimate": history[-1]["r2_estimate"],
+                              "family": info.get("family"), "max_budget": max_budget,
+                              "reason": f"auto: ProxySPEX rounds stopped ({stop}) at an estimated R² {history[-1]['r2_estimate']:.3f}"}
+    left = max_budget - len(state.X)
+    if stop == "target" or history[-1]["r2_estimate"] >= PROBE_BELOW or left < MIN_UNIFORM:
+        return s, record
+    found = _spex_design(queries, n, left, seed=spex_seed, max_degree=max_degree)
+    if found is None:
+        return s, record
+    s_spex, Xs, ys = found
+    state.X = np.concatenate([state.X, Xs])
+    state.y = np.concatenate([state.y, ys])
+    state.eligible = np.concatenate([state.eligible, np.zeros(len(Xs), dtype=bool)])
+    state.extra = {"spex": sorted((k for k in s_spex.fourier if k), key=lambda k: (len(k), k))}
+    s2, info2 = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible, extra=state.extra)
+    history.append({"queries": int(len(state.X)), "r2_estimate": float(info2.get("cv_r2", np.nan)), "family": info2.get("family")})
+    record.update({"method": _method_of(info2.get("family")), "r2_estimate": history[-1]["r2_estimate"], "family": info2.get("family"),
+                   "family_r2": info2.get("family_r2"),
+                   "reason": record["reason"] + "; then " + _reason(info2, len(Xs), int(state.eligible.sum()))})
+    return s2, record

@@ -1,0 +1,211 @@
+"""Honest choices for ProxySPEX's last step: cross-fitting, then a refit on all samples.
+
+The last step has to choose: which terms (those the forward selection keeps, or an energy cut of
+the trees' spectrum), and how strongly ridge shrinks them. Criteria computed on the samples the
+trees were fitted to are fooled — the trees' terms were picked because they fit those very
+samples, so an in-sample score (GCV included) rewards keeping the noise they fitted. Here every
+choice is made on rows the whole pipeline never saw:
+
+1. the samples are split into ``K`` folds;
+2. for each fold the *entire* pipeline (tree fit, tree spectrum, candidate supports) runs on the
+   other folds, and every candidate — a support family × a ridge penalty — predicts the held-out
+   fold;
+3. the candidate with the smallest summed held-out squared error wins (among near-ties, the one
+   with the fewest terms); it is refitted on all samples with the same penalty.
+
+Every sample is used for fitting (``K − 1`` times) and for validation (once). The held-out error
+also gives an estimate of the final surrogate's out-of-sample R² (:attr:`CrossFit.r2`); it is
+slightly pessimistic (the fold models see ``(K − 1)/K`` of the samples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+
+from interspect.core.parity import parity_design
+from interspect.engines.proxy.ridge import NormalEquations
+
+__all__ = ["CrossFit", "crossfit", "make_folds", "ridge_fixed", "ALPHAS"]
+
+Key = tuple[int, ...]
+#: Absolute ridge penalties tried (for ±1 columns the Gram diagonal is m, so α = 0.01·m shrinks a
+#: coefficient by 1 %). Absolute, not relative to m: the best penalty for a given signal-to-noise
+#: ratio does not grow with m, so the value chosen on the folds carries over to the refit.
+ALPHAS = np.concatenate([[0.0], np.logspace(-3, 4, 15)])
+# Candidates whose held-out error is within this fraction of the best count as tied (the one with
+# fewer terms is kept); the absolute part, relative to the held-out total sum of squares, covers
+# exactly fitted data whose errors are all rounding.
+_TIE_RTOL = 2e-3
+_TIE_ATOL = 1e-10
+
+
+@dataclass
+class CrossFit:
+    """What cross-fitting chose and measured.
+
+    Attributes
+    ----------
+    family : str
+        The winning support family (a key of what the pipeline returns).
+    alpha : float
+        The winning absolute ridge penalty.
+    r2 : float
+        Held-out R² of the winner, pooled over the folds: ``1 − SSE / SST`` with SST about each
+        training part's mean. An estimate of the surrogate's R² on fresh masks.
+    folds : list of (train rows, held-out rows)
+    scores : dict
+        ``(family, alpha) -> held-out SSE`` for every candidate.
+    terms : dict
+        ``family -> mean number of terms over the folds``.
+    """
+
+    family: str
+    alpha: float
+    r2: float
+    folds: list[tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    scores: dict[tuple[str, float], float] = field(repr=False)
+    terms: dict[str, float] = field(repr=False)
+    sst: float = field(default=float("nan"), repr=False)
+
+    def family_r2(self) -> dict[str, float]:
+        """Each family's held-out R² at its best penalty."""
+        best: dict[str, float] = {}
+        for (family, _), sse in self.scores.items():
+            best[family] = min(best.get(family, np.inf), sse)
+        return {f: float(1.0 - v / self.sst) if self.sst > 0 else 1.0 for f, v in best.items()}
+
+
+def make_folds(
+    m: int, k: int, rng: np.random.Generator, *, eligible: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` disjoint held-out parts of ``range(m)`` (sizes differing by at most one) with their
+    complements as training rows.
+
+    ``eligible`` (boolean, length m) limits the held-out parts to those rows; the others are
+    training rows in every fold (structured designs, which say nothing about the error on
+    uniformly random masks, are fitted to but never scored).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> folds = make_folds(10, 3, np.random.default_rng(0))
+    >>> sorted(int(i) for _, va in folds for i in va) == list(range(10))
+    True
+    >>> all(not set(tr.tolist()) & set(va.tolist()) for tr, va in folds)
+    True
+    """
+    rows = np.arange(m) if eligible is None else np.flatnonzero(eligible)
+    parts = np.array_split(rows[rng.permutation(len(rows))], k)
+    out = []
+    for j in range(k):
+        train = np.ones(m, dtype=bool)
+        train[parts[j]] = False
+        out.append((np.flatnonzero(train), np.sort(parts[j])))
+    return out
+
+
+class _RidgePath:
+    """Ridge fits of one support on training rows for every penalty in ``alphas`` at once (one
+    eigen-decomposition of the centred Gram matrix)."""
+
+    def __init__(self, keys: Sequence[Key], X: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> None:
+        self.keys = list(keys)
+        self.alphas = alphas
+        if not self.keys:
+            self.const = np.full(len(alphas), float(np.mean(y)))
+            self.W = np.zeros((0, len(alphas)))
+            return
+        eq = NormalEquations.from_keys(self.keys, X, y)
+        s2, V = scipy.linalg.eigh(eq.gram, driver="evd")
+        s2 = np.clip(s2, 0.0, None)
+        z = V.T @ eq.b
+        # Directions with no sample variance get no weight (α = 0 is then the minimum-norm fit).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(s2[:, None] > 1e-9 * len(y), 1.0 / (s2[:, None] + alphas[None, :]), 0.0)
+        self.W = V @ (z[:, None] * inv)
+        self.const = eq.ybar - eq.mu @ self.W
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """``(rows, penalties)`` predictions."""
+        if not self.keys:
+            return np.repeat(self.const[None, :], len(X), axis=0)
+        return self.const[None, :] + parity_design(self.keys, X) @ self.W
+
+
+def crossfit(
+    X: np.ndarray,
+    y: np.ndarray,
+    supports: Callable[[np.ndarray, np.ndarray, int], dict[str, list[Key]]],
+    *,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    alphas: np.ndarray = ALPHAS,
+) -> CrossFit:
+    """Score every (support family, penalty) on held-out folds; see the module docstring.
+
+    Parameters
+    ----------
+    X, y : arrays
+        All samples.
+    supports : callable
+        ``supports(X_train, y_train, fold) -> {family: keys}``: the pipeline, run on one fold's
+        training rows only. Every call must return the same families.
+    folds : list of (train rows, held-out rows)
+        From :func:`make_folds`.
+    alphas : array
+        Absolute ridge penalties to try.
+
+    Returns
+    -------
+    CrossFit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 2, size=(200, 6))
+    >>> y = (-1.0) ** X[:, 2] + 0.1 * rng.normal(size=200)
+    >>> cv = crossfit(X, y, lambda Xt, yt, k: {"none": [], "x2": [(2,)]}, folds=make_folds(200, 4, rng))
+    >>> cv.family, cv.r2 > 0.95
+    ('x2', True)
+    """
+    scores: dict[tuple[str, float], float] = {}
+    terms: dict[str, list[int]] = {}
+    sst = 0.0
+    for j, (tr, va) in enumerate(folds):
+        found = supports(X[tr], y[tr], j)
+        if scores and {f for f, _ in scores} != set(found):
+            raise ValueError("supports() must return the same families for every fold")
+        sst += float(np.sum((y[va] - np.mean(y[tr])) ** 2))
+        for family, keys in found.items():
+            terms.setdefault(family, []).append(len(keys))
+            err = _RidgePath(keys, X[tr], y[tr], alphas).predict(X[va]) - y[va][:, None]
+            sse = np.sum(err * err, axis=0)
+            for a, s in zip(alphas.tolist(), sse.tolist()):
+                scores[(family, a)] = scores.get((family, a), 0.0) + s
+    mean_terms = {f: float(np.mean(t)) for f, t in terms.items()}
+    best = min(scores.values())
+    near = [c for c, s in scores.items() if s <= best * (1.0 + _TIE_RTOL) + _TIE_ATOL * sst]
+    # Among near-ties: the fewest terms, then the smallest penalty (the least biased fit).
+    family, alpha = min(near, key=lambda c: (mean_terms[c[0]], c[1]))
+    r2 = 1.0 - scores[(family, alpha)] / sst if sst > 0 else 1.0
+    return CrossFit(family, alpha, float(r2), folds, scores, mean_terms, sst)
+
+
+def ridge_fixed(keys: Sequence[Key], X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
+    """Ridge fit of ``keys`` on all of ``(X, y)`` with absolute penalty ``alpha`` (unpenalised
+    constant); returns ``(constant, coefficients)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).integers(0, 2, size=(100, 3))
+    >>> c, w = ridge_fixed([(0,)], X, 2.0 + (-1.0) ** X[:, 0], 0.0)
+    >>> round(c, 6), np.round(w, 6).tolist()
+    (2.0, [1.0])
+    """
+    path = _RidgePath(keys, X, y, np.array([float(alpha)]))
+    return float(path.const[0]), path.W[:, 0].copy()
