@@ -434,6 +434,26 @@ def _cache_arg(args: argparse.Namespace) -> Any:
     return None if args.no_cache else (args.cache or default_cache_path())
 
 
+def add_run_options(p: Any, *, queries: str = "model queries", masks: str = "masks") -> None:
+    """The options every ``explain-*`` subcommand shares for the method and what is reported."""
+    p.add_argument("--method", default=AUTO, choices=[AUTO, *METHODS], help="algorithm")
+    p.add_argument("--budget", type=int, help=f"{queries} for fitting (default: chosen from n and method)")
+    p.add_argument("--max-degree", type=int, default=DEFAULT_MAX_DEGREE, help="largest interaction order searched for")
+    p.add_argument("--index", default="FBII", help="interaction index reported: Fourier, Moebius, SV, BV, SII, BII, k-SII, STII, FSII, FBII")
+    p.add_argument("--order", type=int, default=2, help="order of the reported index")
+    p.add_argument("--top", type=int, default=10, help="interactions printed")
+    p.add_argument("--n-test", type=int, default=DEFAULT_N_TEST, help=f"fresh random {masks} for the faithfulness R² (0 skips)")
+
+
+def add_output_options(p: Any, *, seed_help: str = "random seed (same seed, same result)") -> None:
+    """The cache, seed, output-folder and progress options every ``explain-*`` subcommand shares."""
+    p.add_argument("--cache", default=None, help="SQLite query cache (default: $INTERSPECT_CACHE or ~/.cache/interspect/queries.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the query cache")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
+    p.add_argument("--out", default="interspect-out", help="directory for explanation.json, spectrum.json, report.html")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def _int_list(text: str) -> list[int]:
     try:
         vals = [int(float(v)) for v in text.replace(",", " ").split()]

@@ -8,19 +8,14 @@ from typing import Any
 
 from interspect.applications.components.tasks import DEFAULT_TASK, TASKS
 from interspect.applications.components.value import ABLATIONS, SCORES
-from interspect.engines.registry import (
-    AUTO,
-    DEFAULT_MAX_DEGREE,
-    DEFAULT_N_TEST,
-    DEFAULT_SEED,
-    METHODS,
-)
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
     """Add the ``explain-components`` subcommand to an argparse subparsers object."""
+    from interspect.interface.cli import add_output_options, add_run_options
+
     p = sub.add_parser(
         "explain-components",
         help="explain which attention heads of a language model work together on a task",
@@ -38,20 +33,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--mlp", action="store_true", help="explain the MLP blocks of the chosen layers too")
     p.add_argument("--ablation", default="zero", choices=list(ABLATIONS), help="how an inactive component is removed")
     p.add_argument("--score", default="margin", choices=list(SCORES), help="task score explained")
-    p.add_argument("--method", default=AUTO, choices=[AUTO, *METHODS], help="algorithm")
-    p.add_argument("--budget", type=int, help="model queries for fitting (default: chosen from n and method)")
-    p.add_argument("--max-degree", type=int, default=DEFAULT_MAX_DEGREE, help="largest interaction order searched for")
-    p.add_argument("--index", default="FBII", help="interaction index reported")
-    p.add_argument("--order", type=int, default=2, help="order of the reported index")
-    p.add_argument("--top", type=int, default=10, help="interactions printed")
-    p.add_argument("--n-test", type=int, default=DEFAULT_N_TEST, help="fresh random masks for the faithfulness R² (0 skips)")
+    add_run_options(p)
     p.add_argument("--batch-size", type=int, default=16, help="masks per forward pass")
     p.add_argument("--prune", help="also prune: percentages of the components to remove, e.g. 10,20,30,50")
-    p.add_argument("--cache", default=None, help="SQLite query cache (default: $INTERSPECT_CACHE or ~/.cache/interspect/queries.sqlite)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the query cache")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (same seed, same result)")
-    p.add_argument("--out", default="interspect-out", help="directory for explanation.json, spectrum.json, report.html")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 

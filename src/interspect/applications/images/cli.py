@@ -13,14 +13,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from interspect.engines.registry import (
-    AUTO,
-    DEFAULT_MAX_DEGREE,
-    DEFAULT_N_TEST,
-    DEFAULT_SEED,
-    METHODS,
-)
-
 __all__ = ["add_parser", "run", "parse_grid", "parse_color"]
 
 
@@ -61,6 +53,8 @@ def parse_color(text: str) -> int | tuple[int, ...]:
 
 def add_parser(sub: Any) -> None:
     """Add ``explain-image`` to the ``interspect`` subcommands."""
+    from interspect.interface.cli import add_output_options, add_run_options
+
     p = sub.add_parser(
         "explain-image",
         help="explain an image model's output by the image regions that work together",
@@ -90,18 +84,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--color", type=parse_color, help="fill colour for --masking color: gray value or R,G,B (default 0)")
     p.add_argument("--background", help="image file for --masking background (same size)")
     p.add_argument("--batch-size", type=int, help="images per model call")
-    p.add_argument("--method", default=AUTO, choices=[AUTO, *METHODS], help="algorithm")
-    p.add_argument("--budget", type=int, help="model queries for fitting (default: chosen from n and method)")
-    p.add_argument("--max-degree", type=int, default=DEFAULT_MAX_DEGREE, help="largest interaction order searched for")
-    p.add_argument("--index", default="FBII", help="interaction index reported: Fourier, Moebius, SV, BV, SII, BII, k-SII, STII, FSII, FBII")
-    p.add_argument("--order", type=int, default=2, help="order of the reported index")
-    p.add_argument("--top", type=int, default=10, help="interactions printed")
-    p.add_argument("--n-test", type=int, default=DEFAULT_N_TEST, help="fresh random masks for the faithfulness R² (0 skips)")
-    p.add_argument("--cache", default=None, help="SQLite query cache (default: $INTERSPECT_CACHE or ~/.cache/interspect/queries.sqlite)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the query cache")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (same seed, same result)")
-    p.add_argument("--out", default="interspect-out", help="directory for explanation.json, spectrum.json, report.html, report.png")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_run_options(p)
+    add_output_options(p)
     p.set_defaults(func=run)
 
 

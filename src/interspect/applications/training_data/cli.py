@@ -15,14 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from interspect.engines.registry import (
-    AUTO,
-    DEFAULT_MAX_DEGREE,
-    DEFAULT_N_TEST,
-    DEFAULT_SEED,
-    METHODS,
-)
-
 __all__ = ["add_parser", "run", "read_csv"]
 
 
@@ -31,6 +23,7 @@ def add_parser(sub: Any) -> None:
     from interspect.applications.training_data.groups import GROUPINGS
     from interspect.applications.training_data.learners import LEARNERS
     from interspect.applications.training_data.value import OUTPUTS
+    from interspect.interface.cli import add_output_options, add_run_options
 
     p = sub.add_parser(
         "explain-data",
@@ -51,19 +44,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--groups", default="kmeans", choices=GROUPINGS, help="what one feature is")
     p.add_argument("--n-groups", type=int, default=None, help="clusters for --groups kmeans (default: min(64, examples/4))")
     p.add_argument("--output", default="margin", choices=OUTPUTS, help="what is read off each retrained model")
-    p.add_argument("--method", default=AUTO, choices=[AUTO, *METHODS], help="algorithm")
-    p.add_argument("--budget", type=int, help="retrains for fitting (default: chosen from n and method)")
-    p.add_argument("--max-degree", type=int, default=DEFAULT_MAX_DEGREE, help="largest interaction order searched for")
-    p.add_argument("--index", default="FBII", help="interaction index reported (Fourier, Moebius, SV, BV, SII, BII, k-SII, STII, FSII, FBII)")
-    p.add_argument("--order", type=int, default=2, help="order of the reported index")
-    p.add_argument("--top", type=int, default=10, help="interactions printed")
-    p.add_argument("--n-test", type=int, default=DEFAULT_N_TEST, help="fresh random subsets for the faithfulness R² (0 skips)")
+    add_run_options(p, queries="retrains", masks="subsets")
     p.add_argument("--jobs", type=int, default=1, help="retrain in this many worker processes")
-    p.add_argument("--cache", default=None, help="SQLite query cache (default: $INTERSPECT_CACHE or ~/.cache/interspect/queries.sqlite)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the query cache")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the learner, the clustering and the method")
-    p.add_argument("--out", default="interspect-out", help="directory for explanation.json, spectrum.json, report.html")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_options(p, seed_help="seed of the learner, the clustering and the method")
     p.set_defaults(func=run)
 
 
