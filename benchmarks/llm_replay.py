@@ -50,6 +50,7 @@ CACHE = ROOT / "benchmarks" / "results" / "llm_replay.sqlite"
 EXPORT = ROOT / "benchmarks" / "llm_replay.npz"
 # Eight reviews with n from 19 to 65 words, two to three per n bucket (16-31, 32-63, 64-127).
 REVIEWS = (10, 11, 14, 13, 21, 24, 20, 35)
+SPEX_ORDER = (14, 13, 24, 35, 10, 11, 21, 20)
 N_TEST, N_POOL, N_PAIR = 200, 700, 175
 # The pool is recorded in two stages (rows 0..349, then 350..699) so that every review has a
 # usable pool before any review gets the rest.
@@ -106,7 +107,10 @@ def generate(args: argparse.Namespace) -> None:
     vfs = {r: TextValueFunction.for_task("sentiment", lm, texts[r], unit="word", batch_size=32) for r in REVIEWS}
     manifest: dict[str, Any] = json.loads(_manifest_path().read_text()) if _manifest_path().exists() else {}
     for stage in args.stages:
-        for r in REVIEWS:
+        # SPEX's designs are the expensive stage: first for the reviews that
+        # results_proxyspex_llm.md has no SPEX run of.
+        order = SPEX_ORDER if stage.startswith("spex") else REVIEWS
+        for r in order:
             vf = vfs[r]
             key = f"{r}:{stage}"
             if key in manifest:
