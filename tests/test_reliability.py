@@ -337,7 +337,9 @@ def test_argparse_errors_are_one_line(capsys):
         main(["explain", "--budget", "many"])
     assert info.value.code == 2
     line = one_line(capsys)
-    assert "argument --budget: invalid int value: 'many'" in line and "see interspect explain --help" in line
+    # --budget takes a positive integer or 'auto' (budget='auto', issue 19): the line says both.
+    assert "argument --budget: --budget must be a positive integer or 'auto', got 'many'" in line
+    assert "see interspect explain --help" in line
 
 
 def test_internal_errors_say_bug_and_exit_1(monkeypatch, capsys):
