@@ -95,10 +95,13 @@ def test_proxyspex_pipeline_per_fold_sees_only_its_training_rows(monkeypatch: py
     X = uniform_masks(16, 300, np.random.default_rng(0))
     px._spectrum_from_samples(X, g(X), max_degree=5, backend="lightgbm", estimator=None, rng=np.random.default_rng(0), n_jobs=None, energy=0.999)
     (folds,) = folds_seen
-    assert len(calls) == len(folds) + 1  # the fit on all samples, then one pipeline per fold
-    assert calls[0] == _keys(X)
-    for seen, (tr, va) in zip(calls[1:], folds):
-        assert seen == _keys(X[tr]) and not seen & _keys(X[va])
+    # The pipeline on all samples, then one per fold; each fits trees once per depth it tries.
+    per = len(calls) // (len(folds) + 1)
+    assert per >= 1 and len(calls) == per * (len(folds) + 1)
+    assert all(c == _keys(X) for c in calls[:per])
+    for j, (tr, va) in enumerate(folds):
+        for seen in calls[per * (j + 1) : per * (j + 2)]:
+            assert seen == _keys(X[tr]) and not seen & _keys(X[va])
 
 
 # ----------------------------------------------------------------------------- sampling

@@ -36,6 +36,9 @@ _CUT_ENERGY = 0.99
 _MIN_CV_ROWS = 40
 _PRUNE_REL = 1e-3
 _PRUNE_ABS = 1e-12
+# Shallower pipelines (max interaction order 3, 2) also compete up to these sample counts.
+_SHALLOW_DEPTHS = (3, 2)
+_SHALLOW_ROWS = {3: 3000, 2: 1000}
 
 
 def proxyspex(
@@ -234,11 +237,27 @@ def _spectrum_from_samples(
     m, n = X.shape
     if np.ptp(y) == 0.0:
         return Spectrum({(): float(y[0])}, n, n_queries=m), {}
-    opts = dict(max_degree=max_degree, backend=backend, estimator=estimator, n_jobs=n_jobs, energy=energy)
     extra = extra or {}
+    # Shallower pipelines compete too where samples are few: their trees and selection stop at a
+    # lower interaction order, which can predict better than a deep fit to few samples (the
+    # single 10% holdout inside the tree fit is too small to tell reliably). Names: "select",
+    # "cut", "pool" at max_degree, "select@3" etc. below it.
+    depths = [max_degree] + [d for d in _SHALLOW_DEPTHS if d < max_degree and m <= _SHALLOW_ROWS[d]]
+    if estimator is not None:
+        depths = [max_degree]
 
-    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: Any = None) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
-        found, sel, params = _supports(Xt, yt, rng=gen, only=only, **opts)
+    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: dict[int, Any]) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[int, Any]]:
+        found: dict[str, list[tuple[int, ...]]] = {}
+        params: dict[int, Any] = {}
+        sel = None
+        for d in depths:
+            got, s_d, p_d = _supports(Xt, yt, rng=gen, only=only.get(d), max_degree=d, backend=backend,
+                                      estimator=estimator, n_jobs=n_jobs, energy=energy)
+            tag = "" if d == max_degree else f"@{d}"
+            found.update({f"{name}{tag}": keys for name, keys in got.items()})
+            params[d] = (p_d["depth"], p_d["learning_rate"]) if "depth" in p_d and "learning_rate" in p_d else None
+            if d == max_degree:
+                sel = s_d
         for name, keys in extra.items():
             found[name] = list(keys)
             found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
@@ -250,8 +269,7 @@ def _spectrum_from_samples(
     cv_rng = np.random.default_rng(rng.integers(2**63))
     # The fit on all samples first: its tree configuration (chosen on its own holdout) is the
     # one every fold then fits, instead of searching again.
-    found, sel, params = families(X, y, rng)
-    only = (params["depth"], params["learning_rate"]) if "depth" in params and "learning_rate" in params else None
+    found, sel, only = families(X, y, rng, {})
     cv = None
     if k:
         folds = make_folds(m, k, cv_rng, eligible=eligible)
