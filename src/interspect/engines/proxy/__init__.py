@@ -36,9 +36,10 @@ _CUT_ENERGY = 0.99
 _MIN_CV_ROWS = 40
 _PRUNE_REL = 1e-3
 _PRUNE_ABS = 1e-12
-# Shallower pipelines (max interaction order 3, 2) also compete up to these sample counts.
+# Shallower pipelines (max interaction order 3, 2) also compete up to these sample counts
+# (where the fits are cheap and a deep fit to few samples is least reliable).
 _SHALLOW_DEPTHS = (3, 2)
-_SHALLOW_ROWS = {3: 3000, 2: 1000}
+_SHALLOW_ROWS = {3: 1000, 2: 1000}
 
 
 def proxyspex(
@@ -173,7 +174,7 @@ def _n_folds(m: int) -> int:
     fits are cheap), two for large samples (each fold's pipeline then costs about half a fit)."""
     if m < _MIN_CV_ROWS:
         return 0
-    return 5 if m <= 1000 else 3 if m <= 3000 else 2
+    return 5 if m <= 1000 else 2
 
 
 def _supports(
@@ -186,7 +187,7 @@ def _supports(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-    only: tuple[int, float] | None = None,
+    only: tuple[int, float, int] | None = None,
 ) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
     """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
 
@@ -212,7 +213,8 @@ def _supports(
     cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
     with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
         sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.params
+    params = dict(fit.params, n_trees=fit.n_trees) if fit.params else {}
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, params
 
 
 def _spectrum_from_samples(
@@ -255,7 +257,7 @@ def _spectrum_from_samples(
                                       estimator=estimator, n_jobs=n_jobs, energy=energy)
             tag = "" if d == max_degree else f"@{d}"
             found.update({f"{name}{tag}": keys for name, keys in got.items()})
-            params[d] = (p_d["depth"], p_d["learning_rate"]) if "depth" in p_d and "learning_rate" in p_d else None
+            params[d] = (p_d["depth"], p_d["learning_rate"], p_d["n_trees"]) if "n_trees" in p_d else None
             if d == max_degree:
                 sel = s_d
         for name, keys in extra.items():
