@@ -229,12 +229,14 @@ def _spectrum_from_samples(
     energy: float,
     eligible: np.ndarray | None = None,
     extra: dict[str, list[tuple[int, ...]]] | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[Spectrum, dict[str, Any]]:
     """The surrogate fitted to ``(X, y)`` and what cross-fitting chose (empty without it).
 
     ``eligible`` marks the uniformly random rows, the only ones held out for scoring (default:
     all). ``extra`` adds fixed candidate supports found elsewhere (e.g. SPEX's, from rows that
-    are never scored), each also united with the selection's terms.
+    are never scored), each also united with the selection's terms. ``labels`` fixes each row's
+    fold (see :func:`~interspect.engines.proxy.crossfitting.make_folds`).
     """
     m, n = X.shape
     if np.ptp(y) == 0.0:
@@ -274,7 +276,7 @@ def _spectrum_from_samples(
     found, sel, only = families(X, y, rng, {})
     cv = None
     if k:
-        folds = make_folds(m, k, cv_rng, eligible=eligible)
+        folds = make_folds(m, k, cv_rng, eligible=eligible, labels=labels)
         seeds = cv_rng.integers(2**63, size=k)
         with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
             cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)

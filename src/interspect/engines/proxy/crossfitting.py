@@ -80,14 +80,18 @@ class CrossFit:
 
 
 def make_folds(
-    m: int, k: int, rng: np.random.Generator, *, eligible: np.ndarray | None = None
+    m: int, k: int, rng: np.random.Generator, *, eligible: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` disjoint held-out parts of ``range(m)`` (sizes differing by at most one) with their
     complements as training rows.
 
     ``eligible`` (boolean, length m) limits the held-out parts to those rows; the others are
     training rows in every fold (structured designs, which say nothing about the error on
-    uniformly random masks, are fitted to but never scored).
+    uniformly random masks, are fitted to but never scored). ``labels`` (non-negative ints, one
+    per row) fixes the assignment: row ``i`` is held out in fold ``labels[i] % k``, so rows keep
+    their fold when more samples arrive (``budget="auto"``), which makes successive estimates
+    comparable.
 
     Examples
     --------
@@ -99,7 +103,10 @@ def make_folds(
     True
     """
     rows = np.arange(m) if eligible is None else np.flatnonzero(eligible)
-    parts = np.array_split(rows[rng.permutation(len(rows))], k)
+    if labels is None:
+        parts = np.array_split(rows[rng.permutation(len(rows))], k)
+    else:
+        parts = [rows[np.asarray(labels)[rows] % k == j] for j in range(k)]
     out = []
     for j in range(k):
         train = np.ones(m, dtype=bool)
