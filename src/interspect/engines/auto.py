@@ -4,10 +4,10 @@
 ProxySPEX is fitted with its cross-fitting (:mod:`interspect.engines.proxy.crossfitting`), whose
 held-out error estimates the surrogate's R² on fresh masks from the samples already paid for.
 Querying stops when that estimate reaches ``target_r2``, when it stops improving, or at
-``max_budget``. "Stops improving": the last three rounds' estimates, fitted by the learning curve
-``R²(m) ≈ a − c/m``, promise less than ``tol`` more R² from all of ``max_budget`` (a flat or falling
-estimate promises nothing). Estimates from a few hundred samples are noisy, so three rounds are
-needed before that rule can stop anything.
+``max_budget``. "Stops improving": the last four rounds' estimates, fitted by the learning curve
+``R²(m) ≈ a − c/√m``, promise less than ``tol`` more R² from all of ``max_budget`` (a flat or falling
+estimate promises nothing). Estimates move by a few hundredths from round to round, so the rule
+needs four rounds and at least ``max(4·n, 500)`` samples before it stops anything.
 
 ``method="auto"`` with a budget ``B`` runs both designs and lets held-out data decide:
 
@@ -136,13 +136,17 @@ class _Recorder:
 
 
 def _fit(X: np.ndarray, y: np.ndarray, *, seed: int, max_degree: int, eligible: np.ndarray | None = None,
-         extra: dict[str, list[tuple[int, ...]]] | None = None) -> tuple[Spectrum, dict[str, Any]]:
+         extra: dict[str, list[tuple[int, ...]]] | None = None, labels: np.ndarray | None = None) -> tuple[Spectrum, dict[str, Any]]:
     from interspect.engines.proxy import _spectrum_from_samples
 
     return _spectrum_from_samples(
         X, y, max_degree=max_degree, backend="lightgbm", estimator=None, rng=np.random.default_rng(seed),
-        n_jobs=None, energy=0.999, eligible=eligible, extra=extra,
+        n_jobs=None, energy=0.999, eligible=eligible, extra=extra, labels=labels,
     )
+
+
+# Fold labels are drawn from 0..9: ``label % k`` is a balanced fold for k = 2 and k = 5.
+_LABELS = 10
 
 
 @dataclass
@@ -150,7 +154,14 @@ class _State:
     X: np.ndarray
     y: np.ndarray
     eligible: np.ndarray
+    labels: np.ndarray
     extra: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+
+    def add(self, X: np.ndarray, y: np.ndarray, eligible: bool, rng: np.random.Generator) -> None:
+        self.X = np.concatenate([self.X, X])
+        self.y = np.concatenate([self.y, y])
+        self.eligible = np.concatenate([self.eligible, np.full(len(X), eligible)])
+        self.labels = np.concatenate([self.labels, rng.integers(0, _LABELS, size=len(X))])
 
 
 def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.random.Generator, *, fit_seed: int,
@@ -161,7 +172,8 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
     max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
     target = _target(auto)
     while True:
-        s, info = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible, extra=state.extra)
+        s, info = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
+                       extra=state.extra, labels=state.labels)
         r2 = float(info.get("cv_r2", np.nan))
         history.append({"queries": int(len(state.X)), "r2_estimate": r2, "family": info.get("family")})
         stop = None
@@ -169,8 +181,10 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
             stop = "target"
         elif len(state.X) >= max_budget:
             stop = "max_budget"
-        elif _projected_gain(history, max_budget) < auto.tol:
-            stop = "plateau"
+        else:
+            gain = _projected_gain(history, max_budget)
+            if gain < auto.tol and len(state.X) >= max(4 * n, _PLATEAU_MIN):
+                stop = "plateau"
         if stop is not None:
             return s, info, stop
         want = min(max_budget, math.ceil(len(state.X) * auto.growth)) - len(state.X)
@@ -178,23 +192,26 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
         if len(Xn) == 0:
             return s, info, "exhausted"
         queries.expect(len(Xn))
-        yn = queries(Xn)
-        state.X = np.concatenate([state.X, Xn])
-        state.y = np.concatenate([state.y, yn])
-        state.eligible = np.concatenate([state.eligible, np.ones(len(Xn), dtype=bool)])
+        state.add(Xn, queries(Xn), True, rng)
+
+
+_PLATEAU_MIN = 500
+_CURVE_ROUNDS = 4
 
 
 def _projected_gain(history: list[dict[str, Any]], max_budget: int) -> float:
-    """R² still to be gained up to ``max_budget`` by the curve ``a − c/m`` fitted to the last three
-    rounds (infinite before there are three)."""
-    last = [h for h in history[-3:] if np.isfinite(h["r2_estimate"])]
-    if len(history) < 3 or len(last) < 3:
+    """R² still to be gained up to ``max_budget`` by the curve ``a − c/√m`` fitted to the last
+    four rounds (infinite before there are four). The slower of the usual learning-curve
+    shapes: a squashed function's small terms surface one by one as samples accumulate, and an
+    ``a − c/m`` fit stopped too early on them."""
+    last = [h for h in history[-_CURVE_ROUNDS:] if np.isfinite(h["r2_estimate"])]
+    if len(last) < _CURVE_ROUNDS:
         return np.inf
     m = np.array([h["queries"] for h in last], dtype=float)
     r = np.array([h["r2_estimate"] for h in last])
-    A = np.column_stack([np.ones(3), -1.0 / m])
+    A = np.column_stack([np.ones(len(m)), -1.0 / np.sqrt(m)])
     _, c = np.linalg.lstsq(A, r, rcond=None)[0]
-    return float(max(c, 0.0) * (1.0 / m[-1] - 1.0 / max_budget))
+    return float(max(c, 0.0) * (1.0 / np.sqrt(m[-1]) - 1.0 / np.sqrt(max_budget)))
 
 
 def _start(n: int, auto: AutoBudget, max_budget: int) -> int:
@@ -234,7 +251,7 @@ def proxyspex_rounds(
 
         return _spectrum(X, y, n, max_degree=max_degree, backend="lightgbm", estimator=None, rng=rng, n_jobs=None, energy=0.999), {
             "r2_estimate": 1.0, "rounds": [{"queries": len(X), "r2_estimate": 1.0}], "stop": "exhausted"}
-    state = _State(X, y, np.ones(len(X), dtype=bool))
+    state = _State(X, y, np.ones(len(X), dtype=bool), rng.integers(0, _LABELS, size=len(X)))
     s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history)
     return s, {"r2_estimate": history[-1]["r2_estimate"], "rounds": history, "stop": stop, "family": info.get("family"),
                "max_budget": max_budget}
@@ -357,7 +374,7 @@ def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Genera
     queries.expect(len(X))
     y = queries(X)
     history: list[dict[str, Any]] = []
-    state = _State(X, y, np.ones(len(X), dtype=bool))
+    state = _State(X, y, np.ones(len(X), dtype=bool), rng.integers(0, _LABELS, size=len(X)))
     s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history)
     record: dict[str, Any] = {"method": "proxyspex", "rounds": history, "stop": stop, "r2_estimate": history[-1]["r2_estimate"],
                               "family": info.get("family"), "max_budget": max_budget,
@@ -369,11 +386,10 @@ def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Genera
     if found is None:
         return s, record
     s_spex, Xs, ys = found
-    state.X = np.concatenate([state.X, Xs])
-    state.y = np.concatenate([state.y, ys])
-    state.eligible = np.concatenate([state.eligible, np.zeros(len(Xs), dtype=bool)])
+    state.add(Xs, ys, False, rng)
     state.extra = {"spex": sorted((k for k in s_spex.fourier if k), key=lambda k: (len(k), k))}
-    s2, info2 = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible, extra=state.extra)
+    s2, info2 = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
+                     extra=state.extra, labels=state.labels)
     history.append({"queries": int(len(state.X)), "r2_estimate": float(info2.get("cv_r2", np.nan)), "family": info2.get("family")})
     record.update({"method": _method_of(info2.get("family")), "r2_estimate": history[-1]["r2_estimate"], "family": info2.get("family"),
                    "family_r2": info2.get("family_r2"),

@@ -36,6 +36,10 @@ _CUT_ENERGY = 0.99
 _MIN_CV_ROWS = 40
 _PRUNE_REL = 1e-3
 _PRUNE_ABS = 1e-12
+# Shallower pipelines (max interaction order 3, 2) also compete up to these sample counts
+# (where the fits are cheap and a deep fit to few samples is least reliable).
+_SHALLOW_DEPTHS = (3, 2)
+_SHALLOW_ROWS = {3: 1000, 2: 1000}
 
 
 def proxyspex_memory(n: int, budget: int) -> float:
@@ -185,7 +189,7 @@ def _n_folds(m: int) -> int:
     fits are cheap), two for large samples (each fold's pipeline then costs about half a fit)."""
     if m < _MIN_CV_ROWS:
         return 0
-    return 5 if m <= 1000 else 3 if m <= 3000 else 2
+    return 5 if m <= 1000 else 2
 
 
 def _supports(
@@ -198,7 +202,7 @@ def _supports(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-    only: tuple[int, float] | None = None,
+    only: tuple[int, float, int] | None = None,
 ) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
     """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
 
@@ -224,7 +228,8 @@ def _supports(
     cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
     with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
         sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.params
+    params = dict(fit.params, n_trees=fit.n_trees) if fit.params else {}
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, params
 
 
 def _spectrum_from_samples(
@@ -239,21 +244,39 @@ def _spectrum_from_samples(
     energy: float,
     eligible: np.ndarray | None = None,
     extra: dict[str, list[tuple[int, ...]]] | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[Spectrum, dict[str, Any]]:
     """The surrogate fitted to ``(X, y)`` and what cross-fitting chose (empty without it).
 
     ``eligible`` marks the uniformly random rows, the only ones held out for scoring (default:
     all). ``extra`` adds fixed candidate supports found elsewhere (e.g. SPEX's, from rows that
-    are never scored), each also united with the selection's terms.
+    are never scored), each also united with the selection's terms. ``labels`` fixes each row's
+    fold (see :func:`~interspect.engines.proxy.crossfitting.make_folds`).
     """
     m, n = X.shape
     if np.ptp(y) == 0.0:
         return Spectrum({(): float(y[0])}, n, n_queries=m), {}
-    opts = dict(max_degree=max_degree, backend=backend, estimator=estimator, n_jobs=n_jobs, energy=energy)
     extra = extra or {}
+    # Shallower pipelines compete too where samples are few: their trees and selection stop at a
+    # lower interaction order, which can predict better than a deep fit to few samples (the
+    # single 10% holdout inside the tree fit is too small to tell reliably). Names: "select",
+    # "cut", "pool" at max_degree, "select@3" etc. below it.
+    depths = [max_degree] + [d for d in _SHALLOW_DEPTHS if d < max_degree and m <= _SHALLOW_ROWS[d]]
+    if estimator is not None:
+        depths = [max_degree]
 
-    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: Any = None) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
-        found, sel, params = _supports(Xt, yt, rng=gen, only=only, **opts)
+    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: dict[int, Any]) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[int, Any]]:
+        found: dict[str, list[tuple[int, ...]]] = {}
+        params: dict[int, Any] = {}
+        sel = None
+        for d in depths:
+            got, s_d, p_d = _supports(Xt, yt, rng=gen, only=only.get(d), max_degree=d, backend=backend,
+                                      estimator=estimator, n_jobs=n_jobs, energy=energy)
+            tag = "" if d == max_degree else f"@{d}"
+            found.update({f"{name}{tag}": keys for name, keys in got.items()})
+            params[d] = (p_d["depth"], p_d["learning_rate"], p_d["n_trees"]) if "n_trees" in p_d else None
+            if d == max_degree:
+                sel = s_d
         for name, keys in extra.items():
             found[name] = list(keys)
             found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
@@ -265,11 +288,10 @@ def _spectrum_from_samples(
     cv_rng = np.random.default_rng(rng.integers(2**63))
     # The fit on all samples first: its tree configuration (chosen on its own holdout) is the
     # one every fold then fits, instead of searching again.
-    found, sel, params = families(X, y, rng)
-    only = (params["depth"], params["learning_rate"]) if "depth" in params and "learning_rate" in params else None
+    found, sel, only = families(X, y, rng, {})
     cv = None
     if k:
-        folds = make_folds(m, k, cv_rng, eligible=eligible)
+        folds = make_folds(m, k, cv_rng, eligible=eligible, labels=labels)
         seeds = cv_rng.integers(2**63, size=k)
         with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
             cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)

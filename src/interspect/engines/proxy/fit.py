@@ -167,19 +167,21 @@ def fit_proxy(
     n_jobs: int | None = None,
     holdout: float = 0.1,
     screen: bool = True,
-    only: tuple[int, float] | None = None,
+    only: tuple[int, float, int] | None = None,
 ) -> ProxyFit:
     """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring.
 
-    ``only=(depth, learning_rate)`` skips the search: after the coarse fit (which screens the
-    features) only that configuration is fitted — what cross-fitting's folds use once the fit on
-    all samples has chosen it.
+    ``only=(depth, learning_rate, n_trees)`` skips the search and the holdout: a coarse fit on
+    all rows screens the features (as in step 1), then exactly that configuration is fitted to
+    all rows — what cross-fitting's folds do once the fit on all samples has chosen it.
     """
     m, n = X.shape
     n_jobs = n_jobs or 1  # OpenMP threads busy-wait: on a shared machine more threads can be far slower
     seed = int(rng.integers(2**31 - 1))
     be = _Backend(backend, n_jobs, seed)
     Xf = X.astype(np.float32)
+    if only is not None:
+        return _fit_fixed(be, Xf, y, max_degree=max_degree, screen=screen, config=only)
     perm = rng.permutation(m)
     n_va = max(1, int(round(holdout * m))) if m >= 20 else 0
     va, tr = perm[:n_va], perm[n_va:]
@@ -205,23 +207,37 @@ def fit_proxy(
     run(deep, 0.3, 150, features)
     if screen and n > 32:
         _, _, _, model, best, _ = fitted[0]
-        gain = be.gains(model, best, n)
-        top = np.argsort(-gain, kind="stable")[:_SCREEN_KEEP]
-        keep = gain > _SCREEN_GAIN * gain.sum()
-        keep[top[gain[top] > 0]] = True
-        used = np.flatnonzero(keep)
-        if 0 < len(used) < n:
-            features = used
+        features = _screen(be, model, best, n)
     # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees.
     # (A third, smaller learning rate was tried too: many more trees, no better final R².)
-    if only is None:
-        configs = [(depth, _LR) for depth in dict.fromkeys((deep, shallow))]
-    else:
-        configs = [] if (int(only[0]), float(only[1])) == (deep, 0.3) else [(int(only[0]), float(only[1]))]
+    configs = [(depth, _LR) for depth in dict.fromkeys((deep, shallow))]
     for depth, lr in configs:
         run(depth, lr, 3000, features)
-    if only is not None and configs:
-        fitted = fitted[1:]  # the requested configuration, not the coarse fit
     r2, depth, lr, model, best, cols = max(fitted, key=lambda c: c[0])
     ens = be.ensemble(model, best).remap(cols)
     return ProxyFit(ens, {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials)
+
+
+def _screen(be: _Backend, model: Any, n_trees: int, n: int) -> np.ndarray:
+    """Columns whose splits earn a noticeable share of the gain (plus the top ``_SCREEN_KEEP``)."""
+    gain = be.gains(model, n_trees, n)
+    top = np.argsort(-gain, kind="stable")[:_SCREEN_KEEP]
+    keep = gain > _SCREEN_GAIN * gain.sum()
+    keep[top[gain[top] > 0]] = True
+    used = np.flatnonzero(keep)
+    return used if 0 < len(used) < n else np.arange(n)
+
+
+def _fit_fixed(be: _Backend, Xf: np.ndarray, y: np.ndarray, *, max_degree: int, screen: bool,
+               config: tuple[int, float, int]) -> ProxyFit:
+    """One configuration fitted to all rows, no holdout (the configuration was chosen elsewhere)."""
+    m, n = Xf.shape
+    depth, lr, n_trees = int(config[0]), float(config[1]), max(1, int(config[2]))
+    min_leaf = int(np.clip(m // 500, 2, 20))
+    features = np.arange(n)
+    if screen and n > 32:
+        coarse, best, _ = be.train(Xf, y, None, None, depth=max_degree, lr=0.3, rounds=150, patience=0, min_leaf=min_leaf)
+        features = _screen(be, coarse, best, n)
+    model, best, _ = be.train(Xf[:, features], y, None, None, depth=depth, lr=lr, rounds=n_trees, patience=0, min_leaf=min_leaf)
+    ens = be.ensemble(model, best).remap(features)
+    return ProxyFit(ens, {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, float("nan"), best, features)
