@@ -10,8 +10,9 @@ choice is made on rows the whole pipeline never saw:
 2. for each fold the *entire* pipeline (tree fit, tree spectrum, candidate supports) runs on the
    other folds, and every candidate — a support family × a ridge penalty — predicts the held-out
    fold;
-3. the candidate with the smallest summed held-out squared error wins (among near-ties, the one
-   with the fewest terms); it is refitted on all samples with the same penalty.
+3. the candidate with the smallest summed held-out squared error, or the simplest candidate
+   within one standard error of it (fewest terms, then the strongest penalty), wins; it is
+   refitted on all samples with the same penalty.
 
 Every sample is used for fitting (``K − 1`` times) and for validation (once). The held-out error
 also gives an estimate of the final surrogate's out-of-sample R² (:attr:`CrossFit.r2`); it is
@@ -181,6 +182,7 @@ def crossfit(
     """
     scores: dict[tuple[str, float], float] = {}
     terms: dict[str, list[int]] = {}
+    row_err: dict[str, list[np.ndarray]] = {}
     sst = 0.0
     for j, (tr, va) in enumerate(folds):
         found = supports(X[tr], y[tr], j)
@@ -191,13 +193,27 @@ def crossfit(
             terms.setdefault(family, []).append(len(keys))
             err = _RidgePath(keys, X[tr], y[tr], alphas).predict(X[va]) - y[va][:, None]
             sse = np.sum(err * err, axis=0)
+            row_err.setdefault(family, []).append(err * err)
             for a, s in zip(alphas.tolist(), sse.tolist()):
                 scores[(family, a)] = scores.get((family, a), 0.0) + s
     mean_terms = {f: float(np.mean(t)) for f, t in terms.items()}
     best = min(scores.values())
-    near = [c for c, s in scores.items() if s <= best * (1.0 + _TIE_RTOL) + _TIE_ATOL * sst]
-    # Among near-ties: the fewest terms, then the smallest penalty (the least biased fit).
-    family, alpha = min(near, key=lambda c: (mean_terms[c[0]], c[1]))
+    # The one-standard-error rule: a candidate whose extra held-out error over the best is within
+    # the standard error of that difference (paired over the held-out rows) is as good as the
+    # data can tell; of those the simplest wins — fewest terms, then the strongest penalty. On
+    # few or noisy samples the best candidate's lead is mostly luck (the embedded model at a few
+    # hundred queries); on exactly sparse data the differences are systematic and the best wins.
+    # The relative and absolute floors cover rounding on exactly fitted data.
+    fb, ab = min(scores, key=scores.__getitem__)
+    e_best = np.concatenate(row_err[fb])[:, list(alphas.tolist()).index(ab)]
+    near = []
+    for f, parts in row_err.items():
+        d = np.concatenate(parts) - e_best[:, None]
+        se = np.sqrt(len(d)) * d.std(axis=0)
+        for a, v in zip(alphas.tolist(), se.tolist()):
+            if scores[(f, a)] <= best + max(v, best * _TIE_RTOL + _TIE_ATOL * sst):
+                near.append((f, a))
+    family, alpha = min(near, key=lambda c: (mean_terms[c[0]], -c[1]))
     r2 = 1.0 - scores[(family, alpha)] / sst if sst > 0 else 1.0
     return CrossFit(family, alpha, float(r2), folds, scores, mean_terms, sst)
 

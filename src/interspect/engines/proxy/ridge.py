@@ -136,14 +136,16 @@ def ridge_gcv(
         z = V.T @ b[:size]  # = s_j · (u_jᵀ y)
         with np.errstate(divide="ignore", invalid="ignore"):
             uy2 = np.where(s2 > 1e-9 * m, z * z / s2, 0.0)
-        best_a = (np.inf, 0.0)
-        for a in rel * m:
-            shrink = s2 / (s2 + a)
-            # ‖y − ŷ‖² = ‖yc‖² − Σ_j (u_jᵀy)² (1 − (α/(s²+α))²); (u_jᵀy)² = z_j²/s_j².
-            rss = max(tss - float(np.sum(uy2 * (1.0 - (1.0 - shrink) ** 2))), 0.0)
-            dof = float(np.sum(shrink)) + 1.0
-            if dof < m:
-                best_a = min(best_a, (rss / (1.0 - dof / m) ** 2, float(a)))
+        # Every penalty at once (rows: penalties, columns: eigen-directions).
+        pen = rel * m
+        shrink = s2[None, :] / (s2[None, :] + pen[:, None])
+        # ‖y − ŷ‖² = ‖yc‖² − Σ_j (u_jᵀy)² (1 − (α/(s²+α))²); (u_jᵀy)² = z_j²/s_j².
+        rss = np.maximum(tss - (uy2[None, :] * (1.0 - (1.0 - shrink) ** 2)).sum(axis=1), 0.0)
+        dof = shrink.sum(axis=1) + 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(dof < m, rss / (1.0 - dof / m) ** 2, np.inf)
+        j = int(np.argmin(score))  # the first minimum: the smallest penalty among equals
+        best_a = (float(score[j]), float(pen[j])) if np.isfinite(score[j]) else (np.inf, 0.0)
         per_size.append((best_a[0], size, best_a[1], s2, V))
     # The smallest support within a hair of the best score: on exactly sparse data every larger
     # support also scores ~0, and the extra near-zero terms would only clutter the explanation.
