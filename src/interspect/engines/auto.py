@@ -175,7 +175,8 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
         s, info = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
                        extra=state.extra, labels=state.labels)
         r2 = float(info.get("cv_r2", np.nan))
-        history.append({"queries": int(len(state.X)), "r2_estimate": r2, "family": info.get("family")})
+        history.append({"queries": int(len(state.X)), "r2_estimate": r2, "family": info.get("family"),
+                        "fold_rows": _fold_rows(len(state.X), info.get("folds"))})
         stop = None
         if r2 >= target:
             stop = "target"
@@ -207,11 +208,20 @@ def _projected_gain(history: list[dict[str, Any]], max_budget: int) -> float:
     last = [h for h in history[-_CURVE_ROUNDS:] if np.isfinite(h["r2_estimate"])]
     if len(last) < _CURVE_ROUNDS:
         return np.inf
-    m = np.array([h["queries"] for h in last], dtype=float)
+    # Each estimate is the R² of models fitted to the folds' training rows, not to all samples:
+    # the curve is fitted against those (the number of folds changes with the sample count, and
+    # against the sample count a drop from five folds to two looked like a plateau), then
+    # extrapolated from the final fit's size (all samples) to max_budget.
+    m = np.array([h.get("fold_rows") or h["queries"] for h in last], dtype=float)
     r = np.array([h["r2_estimate"] for h in last])
     A = np.column_stack([np.ones(len(m)), -1.0 / np.sqrt(m)])
     _, c = np.linalg.lstsq(A, r, rcond=None)[0]
-    return float(max(c, 0.0) * (1.0 / np.sqrt(m[-1]) - 1.0 / np.sqrt(max_budget)))
+    return float(max(c, 0.0) * (1.0 / np.sqrt(last[-1]["queries"]) - 1.0 / np.sqrt(max_budget)))
+
+
+def _fold_rows(m: int, folds: int | None) -> float:
+    """Rows each fold's model is fitted to (all ``m`` without cross-fitting)."""
+    return m * (folds - 1) / folds if folds else float(m)
 
 
 def _start(n: int, auto: AutoBudget, max_budget: int) -> int:
