@@ -11,7 +11,7 @@ needs four rounds and at least ``max(4·n, 500)`` samples before it stops anythi
 
 ``method="auto"`` with a budget ``B`` runs both designs and lets held-out data decide:
 
-1. SPEX's coded design with the largest ``b`` that leaves at least a tenth of ``B`` (and at
+1. SPEX's coded design with the largest ``b`` that leaves at least 30% of ``B`` (and at
    least :data:`MIN_UNIFORM` masks) free; SPEX decodes its support from it;
 2. the rest of ``B`` as uniformly random masks;
 3. one cross-fit over all samples, with the uniform masks as the only held-out rows: ProxySPEX's

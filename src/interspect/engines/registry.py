@@ -263,7 +263,7 @@ def default_budget(n: int, method: str, max_degree: int = DEFAULT_MAX_DEGREE) ->
     >>> default_budget(10, "exact"), default_budget(100, "proxyspex"), default_budget(128, "spex")
     (1024, 2000, 7872)
     >>> default_budget(128, "auto"), default_budget(20, "auto")
-    (2560, 772)
+    (2560, 961)
     """
     if method == "exact":
         return 2**n
