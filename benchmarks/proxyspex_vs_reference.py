@@ -57,12 +57,23 @@ def ref_worker(n: int, budget: int, squash: str, seed: int) -> None:
     import numpy as np  # noqa: F401
     from shapiq.approximator.sparse import ProxySPEX
 
-    from interspect import Spectrum, faithfulness
+    from interspect import faithfulness
 
     game = make_game(n, squash, seed)
     # FBII of order n is the Möbius transform itself (no set is larger than the order); shapiq's
     # sparse approximators do not offer "Moebius" directly.
     approx = ProxySPEX(n=n, index="FBII", max_order=n, random_state=seed)
+    s, fit_time, convert_time, terms = timed_approximate(approx, budget, game, n)
+    r2 = faithfulness(s, game, n_test=1000, seed=TEST_SEED)
+    print(json.dumps({"r2": r2, "time": fit_time, "convert_time": convert_time, "terms": terms}))
+
+
+def timed_approximate(approx: Any, budget: int, game: Any, n: int) -> tuple[Any, float, float, int]:
+    """Run a shapiq approximator (inside the reference venv): its Möbius values as a Spectrum,
+    the fit time, apart from it the time of its conversion to an interaction index (not fitting),
+    and the number of Möbius terms it returned."""
+    from interspect import Spectrum
+
     convert = {"t": 0.0}
     inner = approx._process_moebius
 
@@ -77,9 +88,7 @@ def ref_worker(n: int, budget: int, squash: str, seed: int) -> None:
     iv = approx.approximate(budget, game)
     total = time.perf_counter() - t0
     mobius = {tuple(int(i) for i in k): float(iv.values[j]) for k, j in iv.interaction_lookup.items()}
-    s = Spectrum.from_mobius(mobius, n)
-    r2 = faithfulness(s, game, n_test=1000, seed=TEST_SEED)
-    print(json.dumps({"r2": r2, "time": total - convert["t"], "convert_time": convert["t"], "terms": len(mobius)}))
+    return Spectrum.from_mobius(mobius, n), total - convert["t"], convert["t"], len(mobius)
 
 
 def ensure_ref_venv() -> None:

@@ -252,9 +252,8 @@ def row_game(row: Row, seed: int) -> Any:
 # ---------------------------------------------------------------------------------- reference side
 def ref_worker(name: str, seed: int, budget: int) -> None:
     """Runs inside the reference venv: shapiq's ProxySPEX on one row, prints one JSON line."""
+    from proxyspex_vs_reference import timed_approximate
     from shapiq.approximator.sparse import ProxySPEX
-
-    from interspect import Spectrum
 
     row = next(r for r in ROWS + llm_rows() if r.name == name)
     game = row_game(row, seed)
@@ -269,22 +268,8 @@ def ref_worker(name: str, seed: int, budget: int) -> None:
 
         sampler.sample = sample
         type(sampler).coalitions_matrix = property(lambda self: self._replayed)  # type: ignore[assignment]
-    convert = {"t": 0.0}
-    inner = approx._process_moebius
-
-    def timed(*a: Any, **k: Any) -> Any:
-        t0 = time.perf_counter()
-        out = inner(*a, **k)
-        convert["t"] += time.perf_counter() - t0
-        return out
-
-    approx._process_moebius = timed  # type: ignore[method-assign]
-    t0 = time.perf_counter()
-    iv = approx.approximate(budget, game)
-    total = time.perf_counter() - t0
-    mobius = {tuple(int(i) for i in k): float(iv.values[j]) for k, j in iv.interaction_lookup.items()}
-    s = Spectrum.from_mobius(mobius, row.n)
-    print(json.dumps({"r2": _r2(s, game, row), "time": total - convert["t"], "terms": len(mobius)}))
+    s, fit_time, _, terms = timed_approximate(approx, budget, game, row.n)
+    print(json.dumps({"r2": _r2(s, game, row), "time": fit_time, "terms": terms}))
 
 
 def run_reference(row: Row, seed: int, budget: int, cache: dict[str, Any], *, fresh: bool = False) -> dict[str, Any]:

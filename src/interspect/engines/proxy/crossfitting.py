@@ -192,8 +192,9 @@ def crossfit(
         for family, keys in found.items():
             terms.setdefault(family, []).append(len(keys))
             err = _RidgePath(keys, X[tr], y[tr], alphas).predict(X[va]) - y[va][:, None]
-            sse = np.sum(err * err, axis=0)
-            row_err.setdefault(family, []).append(err * err)
+            sq = err * err
+            sse = sq.sum(axis=0)
+            row_err.setdefault(family, []).append(sq)
             for a, s in zip(alphas.tolist(), sse.tolist()):
                 scores[(family, a)] = scores.get((family, a), 0.0) + s
     mean_terms = {f: float(np.mean(t)) for f, t in terms.items()}
