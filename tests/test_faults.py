@@ -317,19 +317,26 @@ def test_read_only_cache_serves_every_row_without_writing(tmp_path, capsys):
 @pytest.mark.slow  # a CLI process of its own (imports: a few seconds)
 def test_ctrl_c_mid_batch_keeps_the_answers_that_arrived(tmp_path):
     # The CLI in its own process: after 20 answers the server stalls; Ctrl-C (SIGINT) then.
-    with FakeOpenAI(lambda i, p: "ok" if i < 20 else "stall", stall=1.0) as server:
+    # "Answered" is counted when the server has written a reply, which is before the client has
+    # read it: the signal waits until all 20 are written plus a grace for the client to read the
+    # last ones. The stall (8 s) outlasts that grace, so no stalled reply reaches the client first,
+    # and the CLI must not wait for it after Ctrl-C either.
+    grace = 0.5
+    with FakeOpenAI(lambda i, p: "ok" if i < 20 else "stall", stall=8.0) as server:
         argv = args_for(server.url, tmp_path)
-        argv[argv.index("--timeout") + 1] = "5"
+        argv[argv.index("--timeout") + 1] = "10"
         env = {**os.environ, "PYTHONPATH": str(SRC)}
         proc = subprocess.Popen(
             [sys.executable, "-m", "interspect.interface.cli", *argv],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         deadline = time.monotonic() + 30
-        while len(server.log) <= 20 and time.monotonic() < deadline and proc.poll() is None:
+        while (len(server.answered) < 20 or len(server.log) <= 20) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
+        time.sleep(grace)
+        assert proc.poll() is None, "the CLI ended before the stall"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=4)  # well before the stalled requests would end
     assert proc.returncode == 130, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines == ["interspect: interrupted (model outputs computed so far are in the cache; a rerun resumes)"]

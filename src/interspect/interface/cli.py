@@ -26,6 +26,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
 
 
 class UserError(Exception):
@@ -619,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             else "no cache: model outputs computed so far are not kept"
         )
         print(f"interspect: interrupted ({kept})", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if args.debug:
             raise
@@ -646,5 +647,20 @@ def _is_internal(exc: BaseException) -> bool:
     return _one_line(exc).startswith("internal error")
 
 
+def console() -> None:
+    """The ``interspect`` command: :func:`main`, then exit with its status.
+
+    After Ctrl-C the outputs that arrived are committed to the cache before ``main`` returns; the
+    process then ends at once instead of waiting for requests still in flight to a slow endpoint
+    (Python joins worker threads at exit, which could take a whole request timeout).
+    """
+    status = main()
+    if status == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()
