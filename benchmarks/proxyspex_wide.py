@@ -7,6 +7,7 @@ Usage::
     python benchmarks/proxyspex_wide.py --no-reference     # interspect only
     python benchmarks/proxyspex_wide.py --part auto        # budget="auto" against 5,000 queries
     python benchmarks/proxyspex_wide.py --part method      # method="auto" against SPEX and ProxySPEX
+    python benchmarks/proxyspex_wide.py --part auto-curve --traces T.json  # budget="auto" stopping rules
 
 Rows (``ROWS`` below): hierarchical games with 4-12 top interactions of degree 2-5; the same
 squashed through tanh or a sigmoid at two strengths; with additive noise (a fixed pseudo-random
@@ -358,7 +359,9 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--fresh-reference", action="store_true")
     ap.add_argument("--budget", type=int, default=None, help="run every row at this budget instead of its own")
-    ap.add_argument("--part", choices=["same", "auto", "method", "sampling", "llm", "fill-reference"], default="same",
+    ap.add_argument("--traces", type=Path, nargs="+", default=None,
+                    help="auto-curve: trace files to read (the first is recorded, for --rows and --seeds, when missing)")
+    ap.add_argument("--part", choices=["same", "auto", "auto-curve", "method", "sampling", "llm", "fill-reference"], default="same",
                     help="fill-reference: only run the reference (seed-major) into its cache")
     ap.add_argument("--ref-worker", nargs=3, metavar=("ROW", "SEED", "BUDGET"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -385,6 +388,8 @@ def main() -> None:
         part_same(rows, args)
     elif args.part == "auto":
         part_auto(rows, args)
+    elif args.part == "auto-curve":
+        part_auto_curve(rows, args)
     elif args.part == "method":
         part_method(rows, args)
     elif args.part == "sampling":
@@ -465,6 +470,86 @@ def part_auto(rows: list[Row], args: argparse.Namespace) -> None:
                   f"{auto['info']['stop']} | {auto['info']['r2_estimate']:.4f} | {d >= -0.02} | {auto['queries'] <= 2500} |", flush=True)
     if total:
         print(f"\nWithin 0.02 of the 5,000-query R²: {ok_r2} of {total}; at most 2,500 queries: {ok_q} of {total}.")
+
+
+def _trace(row: Row, seed: int) -> dict[str, Any]:
+    """budget="auto" run to max_budget 5,000 with no plateau stop (``tol=0``), the true R² of every
+    round's fit recorded beside its cross-validated estimate; and the 5,000-query run's R²."""
+    import interspect.engines.auto as auto_mod
+    from interspect.engines.auto import AutoBudget, proxyspex_rounds
+
+    game = row_game(row, seed)
+    true: list[float] = []
+    fit = auto_mod._fit
+
+    def scored(*a: Any, **kw: Any) -> Any:
+        s, info = fit(*a, **kw)
+        true.append(_r2(s, game, row))
+        return s, info
+
+    auto_mod._fit = scored
+    try:
+        _, info = proxyspex_rounds(game, row.n, AutoBudget(max_budget=5000, tol=0.0), seed=seed)
+    finally:
+        auto_mod._fit = fit
+    rounds = [dict(h, true=t) for h, t in zip(info["rounds"], true)]
+    return {"row": row.name, "n": row.n, "seed": seed, "full": run_ours(row, seed, 5000)["r2"], "rounds": rounds}
+
+
+def _curve_gain(last: list[dict[str, Any]], max_budget: int, power: float) -> float:
+    """The projected gain of ``a − c/m^power`` fitted to ``last`` (as ``engines.auto._projected_gain``)."""
+    m = np.array([h.get("fold_rows") or h["queries"] for h in last], dtype=float)
+    A = np.column_stack([np.ones(len(m)), -(m**-power)])
+    _, c = np.linalg.lstsq(A, np.array([h["r2_estimate"] for h in last]), rcond=None)[0]
+    return float(max(c, 0.0) * (last[-1]["queries"] ** -power - max_budget**-power))
+
+
+def _stop_round(trace: dict[str, Any], power: float, tol: float, k: int = 4) -> dict[str, Any]:
+    """The round at which budget="auto" stops with this curve and ``tol`` (``AutoBudget``'s rule)."""
+    rounds = trace["rounds"]
+    for i, h in enumerate(rounds):
+        if h["r2_estimate"] >= 1 - 1e-9 or h["queries"] >= 5000:
+            return h
+        last = rounds[max(0, i - k + 1):i + 1]
+        if len(last) == k and h["queries"] >= max(4 * trace["n"], 500) and _curve_gain(last, 5000, power) < tol:
+            return h
+    return rounds[-1]
+
+
+def part_auto_curve(rows: list[Row], args: argparse.Namespace) -> None:
+    """budget="auto"'s stopping rule replayed on recorded traces of every round, for two curves
+    and three tolerances: within 0.02 of the 5,000-query R², and that with at most 2,500 queries."""
+    from interspect.engines.auto import _CURVE_ROUNDS, _projected_gain
+
+    paths = args.traces or [ROOT / "benchmarks" / "results" / "auto_traces.json"]
+    if not paths[0].exists():
+        traces = []
+        for row in rows:
+            if row.kind == "llm":
+                continue
+            for seed in args.seeds:
+                traces.append(_trace(row, seed))
+                print(f"traced {row.name} seed {seed}", file=sys.stderr, flush=True)
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+        paths[0].write_text(json.dumps(traces))
+    traces = [t for p in paths for t in json.loads(p.read_text())]
+    # The library's rule is the c/m curve: check the replay against it on every trace.
+    for t in traces:
+        for i in range(_CURVE_ROUNDS - 1, len(t["rounds"])):
+            last = t["rounds"][i - _CURVE_ROUNDS + 1:i + 1]
+            assert abs(_projected_gain(last, 5000) - _curve_gain(last, 5000, 1.0)) < 1e-12
+    feasible = [any(h["queries"] <= 2500 and h["true"] >= t["full"] - 0.02 for h in t["rounds"]) for t in traces]
+    print(f"## budget='auto' stopping rules replayed on {len(traces)} traces ({', '.join(p.name for p in paths)})\n")
+    print(f"Runs where some round with at most 2,500 queries is within 0.02 of the 5,000-query R²: {sum(feasible)} of {len(traces)} "
+          f"(the others: {', '.join(t['row'] + '/' + str(t['seed']) for t, f in zip(traces, feasible) if not f)}).\n")
+    print("| curve | tol | within 0.02 of 5,000 queries | and with ≤ 2,500 queries | mean queries |")
+    print("|---|---|---|---|---|")
+    for power, name in ((1.0, "a − c/m"), (0.5, "a − c/√m")):
+        for tol in (0.01, 0.015, 0.02):
+            stops = [_stop_round(t, power, tol) for t in traces]
+            ok = [h["true"] >= t["full"] - 0.02 for h, t in zip(stops, traces)]
+            both = [o and h["queries"] <= 2500 for o, h in zip(ok, stops)]
+            print(f"| {name} | {tol} | {sum(ok)} of {len(traces)} | {sum(both)} | {np.mean([h['queries'] for h in stops]):.0f} |")
 
 
 def part_method(rows: list[Row], args: argparse.Namespace) -> None:

@@ -176,6 +176,19 @@ def test_budget_auto_stops_on_a_plateau_within_max_budget() -> None:
     assert [r["queries"] for r in info["rounds"]] == sorted(r["queries"] for r in info["rounds"])
 
 
+def test_projected_gain_extrapolates_the_learning_curve() -> None:
+    from interspect.engines.auto import _projected_gain
+
+    # Estimates on an exact a - c/m curve of the folds' training rows (two folds: half the
+    # queries): the gain is c(1/m - 1/max_budget) from the last fit's size, whatever came earlier.
+    a, c = 0.9, 60.0
+    hist = [{"queries": q, "fold_rows": q / 2, "r2_estimate": a - c / (q / 2)} for q in (400, 600, 900, 1350, 2000)]
+    assert _projected_gain(hist, 5000) == pytest.approx(c * (1 / 2000 - 1 / 5000))
+    assert _projected_gain(hist[-3:], 5000) == np.inf  # fewer than four rounds: no curve yet
+    flat = [dict(h, r2_estimate=0.8 - 1e-3 * i) for i, h in enumerate(hist)]  # falling: promises nothing
+    assert _projected_gain(flat, 5000) == 0.0
+
+
 def test_budget_auto_never_exceeds_max_budget_and_is_deterministic() -> None:
     g = games.HierarchicalGame(20, n_top=3, min_degree=3, max_degree=4, squash="tanh", seed=2)
     auto = AutoBudget(max_budget=330, start=100, growth=1.8, tol=0.0)
