@@ -356,6 +356,14 @@ def test_bad_transport_options_are_one_line(tmp_path, capsys, extra, expected):
     assert rc == 2 and expected in one_error_line(err)
 
 
+@pytest.mark.parametrize("labels", ["positive", "positive,", ",negative", "a,b,c"])
+def test_bad_labels_are_one_line(tmp_path, capsys, labels):
+    # Refused before any request: the server address is one nothing listens on.
+    rc, _, err = run(args_for("http://127.0.0.1:9/v1", tmp_path, "--labels", labels), capsys)
+    assert rc == 2 and "--labels needs exactly two non-empty comma-separated continuations" in one_error_line(err)
+    assert not (tmp_path / "cache.sqlite").exists()
+
+
 def test_transport_options_need_an_api_model(capsys):
     rc, _, err = run(["explain", "--text", "fine film", "--retries", "2", "--no-cache"], capsys)
     assert rc == 2 and "--retries apply to --model openai:MODEL@URL only" in one_error_line(err)

@@ -451,6 +451,9 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert main(["explain-image", "--grid", "16x2", "--no-cache", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "is larger than the image" in err and "\n" not in err
+    assert main(["explain-image", "--labels", "yes,", "--no-cache", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--labels needs exactly two non-empty comma-separated answers" in err and "\n" not in err
     with pytest.raises(SystemExit) as stop:
         main(["explain-image", "--grid", "4by4"])
     assert stop.value.code == 2

@@ -33,6 +33,22 @@ class UserError(Exception):
     """A mistake in what the user asked for: reported in one line, exit status 2."""
 
 
+def parse_labels(value: str | None, what: str = "continuations") -> tuple[str, str] | None:
+    """``--labels 'a,b'`` as ``("a", "b")`` (``None`` when not given); one clear error otherwise.
+
+    Examples
+    --------
+    >>> parse_labels(" positive, negative")
+    (' positive', ' negative')
+    """
+    if not value:
+        return None
+    parts = value.split(",")
+    if len(parts) != 2 or not all(parts):
+        raise UserError(f"--labels needs exactly two non-empty comma-separated {what} (e.g. 'positive,negative'), got {value!r}")
+    return parts[0], parts[1]
+
+
 def default_cache_path() -> str:
     """``$INTERSPECT_CACHE``, else ``~/.cache/interspect/queries.sqlite``."""
     env = os.environ.get("INTERSPECT_CACHE")
@@ -357,14 +373,7 @@ def run_explain(args: argparse.Namespace) -> int:
         )
     if args.top < 1:
         raise UserError(f"--top must be >= 1, got {args.top}")
-    labels = None
-    if args.labels:
-        parts = args.labels.split(",")
-        if len(parts) != 2:
-            raise UserError(
-                f"--labels needs exactly two comma-separated continuations, got {args.labels!r}"
-            )
-        labels = (parts[0], parts[1])
+    labels = parse_labels(args.labels)
     options = _model_options(args)
     out = Path(args.out)
     _check_out(out)

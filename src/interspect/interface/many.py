@@ -358,15 +358,10 @@ def _explain_one(rec: dict[str, Any], lm: Any, common: dict[str, Any], **text_op
 
 def run_file(args: Any, *, executor: Any = None, cache: Any = None) -> int:
     """``interspect explain --file inputs.jsonl|csv``: the CLI's options, every input of the file."""
-    from interspect.interface.cli import UserError
+    from interspect.interface.cli import parse_labels
 
     records = read_inputs(args.file)
-    labels = None
-    if args.labels:
-        parts = args.labels.split(",")
-        if len(parts) != 2:
-            raise UserError(f"--labels needs exactly two comma-separated continuations, got {args.labels!r}")
-        labels = (parts[0], parts[1])
+    labels = parse_labels(args.labels)
     start = time.perf_counter()
     try:
         rows = explain_many(

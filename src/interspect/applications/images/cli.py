@@ -108,17 +108,12 @@ def _segments(text: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     from interspect.applications.images.entry import explain_image
     from interspect.applications.images.view import render_png
-    from interspect.interface.cli import UserError, default_cache_path
+    from interspect.interface.cli import UserError, default_cache_path, parse_labels
     from interspect.interface.report import format_table
 
     if args.top < 1:
         raise UserError(f"--top must be >= 1, got {args.top}")
-    labels = None
-    if args.labels:
-        parts = args.labels.split(",")
-        if len(parts) != 2:
-            raise UserError(f"--labels needs exactly two comma-separated answers, got {args.labels!r}")
-        labels = (parts[0], parts[1])
+    labels = parse_labels(args.labels, "answers")
     if args.path is None:
         from interspect.applications.images.digits import digit_image
 
