@@ -588,12 +588,6 @@ def _banzhaf(row: Row, seed: int) -> float:
         return float("nan")
 
 
-# SPEX's R² on reviews whose SPEX design is not (yet) recorded here, from
-# benchmarks/results_proxyspex_llm.md (same value function, SPEX seed 0 with --spex-budget 4000,
-# the same 200 test masks: faithfulness seed 10,000).
-SPEX_COMMITTED = {"10": 0.778, "11": 0.879, "20": 0.539, "21": 0.654}
-
-
 def part_llm(rows: list[Row], args: argparse.Namespace) -> None:
     """The embedded model: ProxySPEX with 1/10 and 1/5 of SPEX's queries against SPEX."""
     from interspect import spex_budget
@@ -607,12 +601,7 @@ def part_llm(rows: list[Row], args: argparse.Namespace) -> None:
     for row in rows:
         rep = replay(row)
         q = spex_budget(row.n, 5)
-        if "spex5" in rep.sets:
-            sp, src = run_ours(row, 0, q, method="spex")["r2"], ""
-        elif row.params["review"] in SPEX_COMMITTED:
-            sp, src = SPEX_COMMITTED[row.params["review"]], " (committed)"
-        else:
-            sp, src = float("nan"), " (not recorded)"
+        sp, src = (run_ours(row, 0, q, method="spex")["r2"], "") if "spex5" in rep.sets else (float("nan"), " (not recorded)")
         r10 = float(np.mean([run_ours(row, s, q // 10)["r2"] for s in args.seeds]))
         r5 = float(np.mean([run_ours(row, s, q // 5)["r2"] for s in args.seeds])) if q // 5 <= len(rep.sets["pool"]) else float("nan")
         out.append((sp, r10, r5))
