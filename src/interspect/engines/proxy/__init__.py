@@ -202,7 +202,7 @@ def _supports(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-    only: tuple[int, float, int] | None = None,
+    only: tuple[int, float, int, int] | None = None,
 ) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
     """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
 
@@ -276,7 +276,7 @@ def _spectrum_from_samples(
                                       estimator=estimator, n_jobs=n_jobs, energy=energy)
             tag = "" if d == max_degree else f"@{d}"
             found.update({f"{name}{tag}": keys for name, keys in got.items()})
-            params[d] = (p_d["depth"], p_d["learning_rate"], p_d["n_trees"]) if "n_trees" in p_d else None
+            params[d] = (p_d["depth"], p_d["learning_rate"], p_d["n_trees"], p_d.get("screen_trees", 0)) if "n_trees" in p_d else None
             if d == max_degree:
                 sel = s_d
         for name, keys in extra.items():

@@ -167,13 +167,15 @@ def fit_proxy(
     n_jobs: int | None = None,
     holdout: float = 0.1,
     screen: bool = True,
-    only: tuple[int, float, int] | None = None,
+    only: tuple[int, float, int, int] | None = None,
 ) -> ProxyFit:
     """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring.
 
-    ``only=(depth, learning_rate, n_trees)`` skips the search and the holdout: a coarse fit on
-    all rows screens the features (as in step 1), then exactly that configuration is fitted to
-    all rows — what cross-fitting's folds do once the fit on all samples has chosen it.
+    ``only=(depth, learning_rate, n_trees, screen_trees)`` skips the search and the holdout: a
+    coarse fit of ``screen_trees`` trees (the number step 1 stopped at) on all rows screens the
+    features, then exactly that configuration is fitted to all rows — what cross-fitting's folds
+    do once the fit on all samples has chosen it. ``params["screen_trees"]`` of the result is
+    that number (0 without screening).
     """
     m, n = X.shape
     n_jobs = n_jobs or 1  # OpenMP threads busy-wait: on a shared machine more threads can be far slower
@@ -205,9 +207,10 @@ def fit_proxy(
 
     # 1) A quick, coarse fit on all features; it also tells which features the trees use.
     run(deep, 0.3, 150, features)
+    screen_trees = 0
     if screen and n > 32:
-        _, _, _, model, best, _ = fitted[0]
-        features = _screen(be, model, best, n)
+        _, _, _, model, screen_trees, _ = fitted[0]
+        features = _screen(be, model, screen_trees, n)
     # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees.
     # (A third, smaller learning rate was tried too: many more trees, no better final R².)
     configs = [(depth, _LR) for depth in dict.fromkeys((deep, shallow))]
@@ -215,7 +218,8 @@ def fit_proxy(
         run(depth, lr, 3000, features)
     r2, depth, lr, model, best, cols = max(fitted, key=lambda c: c[0])
     ens = be.ensemble(model, best).remap(cols)
-    return ProxyFit(ens, {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}, r2, best, cols, trials)
+    params = {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf, "screen_trees": screen_trees}
+    return ProxyFit(ens, params, r2, best, cols, trials)
 
 
 def _screen(be: _Backend, model: Any, n_trees: int, n: int) -> np.ndarray:
@@ -229,14 +233,16 @@ def _screen(be: _Backend, model: Any, n_trees: int, n: int) -> np.ndarray:
 
 
 def _fit_fixed(be: _Backend, Xf: np.ndarray, y: np.ndarray, *, max_degree: int, screen: bool,
-               config: tuple[int, float, int]) -> ProxyFit:
+               config: tuple[int, float, int, int]) -> ProxyFit:
     """One configuration fitted to all rows, no holdout (the configuration was chosen elsewhere)."""
     m, n = Xf.shape
-    depth, lr, n_trees = int(config[0]), float(config[1]), max(1, int(config[2]))
+    depth, lr, n_trees, screen_trees = int(config[0]), float(config[1]), max(1, int(config[2])), int(config[3])
     min_leaf = int(np.clip(m // 500, 2, 20))
     features = np.arange(n)
-    if screen and n > 32:
-        coarse, best, _ = be.train(Xf, y, None, None, depth=max_degree, lr=0.3, rounds=150, patience=0, min_leaf=min_leaf)
+    if screen and n > 32 and screen_trees > 0:
+        # As many coarse trees as the search's early stopping kept: the full 150 cost 2-20x more
+        # here and their last trees, fitted to noise, spread gain onto irrelevant columns.
+        coarse, best, _ = be.train(Xf, y, None, None, depth=max_degree, lr=0.3, rounds=screen_trees, patience=0, min_leaf=min_leaf)
         features = _screen(be, coarse, best, n)
     model, best, _ = be.train(Xf[:, features], y, None, None, depth=depth, lr=lr, rounds=n_trees, patience=0, min_leaf=min_leaf)
     ens = be.ensemble(model, best).remap(features)
