@@ -496,31 +496,19 @@ def _trace(row: Row, seed: int) -> dict[str, Any]:
     return {"row": row.name, "n": row.n, "seed": seed, "full": run_ours(row, seed, 5000)["r2"], "rounds": rounds}
 
 
-def _curve_gain(last: list[dict[str, Any]], max_budget: int, power: float) -> float:
-    """The projected gain of ``a − c/m^power`` fitted to ``last`` (as ``engines.auto._projected_gain``)."""
-    m = np.array([h.get("fold_rows") or h["queries"] for h in last], dtype=float)
-    A = np.column_stack([np.ones(len(m)), -(m**-power)])
-    _, c = np.linalg.lstsq(A, np.array([h["r2_estimate"] for h in last]), rcond=None)[0]
-    return float(max(c, 0.0) * (last[-1]["queries"] ** -power - max_budget**-power))
+def _stop_round(trace: dict[str, Any], power: float, tol: float) -> dict[str, Any]:
+    """The round at which budget="auto" (max_budget 5,000) stops with this curve and ``tol``:
+    the library's own rule (``engines.auto._stop``) on each prefix of the trace."""
+    from interspect.engines.auto import AutoBudget, _stop
 
-
-def _stop_round(trace: dict[str, Any], power: float, tol: float, k: int = 4) -> dict[str, Any]:
-    """The round at which budget="auto" stops with this curve and ``tol`` (``AutoBudget``'s rule)."""
+    auto = AutoBudget(max_budget=5000, tol=tol)
     rounds = trace["rounds"]
-    for i, h in enumerate(rounds):
-        if h["r2_estimate"] >= 1 - 1e-9 or h["queries"] >= 5000:
-            return h
-        last = rounds[max(0, i - k + 1):i + 1]
-        if len(last) == k and h["queries"] >= max(4 * trace["n"], 500) and _curve_gain(last, 5000, power) < tol:
-            return h
-    return rounds[-1]
+    return next((h for i, h in enumerate(rounds) if _stop(rounds[:i + 1], trace["n"], auto, power=power)), rounds[-1])
 
 
 def part_auto_curve(rows: list[Row], args: argparse.Namespace) -> None:
     """budget="auto"'s stopping rule replayed on recorded traces of every round, for two curves
     and three tolerances: within 0.02 of the 5,000-query R², and that with at most 2,500 queries."""
-    from interspect.engines.auto import _CURVE_ROUNDS, _projected_gain
-
     paths = args.traces or [ROOT / "benchmarks" / "results" / "auto_traces.json"]
     if not paths[0].exists():
         traces = []
@@ -533,11 +521,6 @@ def part_auto_curve(rows: list[Row], args: argparse.Namespace) -> None:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
         paths[0].write_text(json.dumps(traces))
     traces = [t for p in paths for t in json.loads(p.read_text())]
-    # The library's rule is the c/m curve: check the replay against it on every trace.
-    for t in traces:
-        for i in range(_CURVE_ROUNDS - 1, len(t["rounds"])):
-            last = t["rounds"][i - _CURVE_ROUNDS + 1:i + 1]
-            assert abs(_projected_gain(last, 5000) - _curve_gain(last, 5000, 1.0)) < 1e-12
     feasible = [any(h["queries"] <= 2500 and h["true"] >= t["full"] - 0.02 for h in t["rounds"]) for t in traces]
     print(f"## budget='auto' stopping rules replayed on {len(traces)} traces ({', '.join(p.name for p in paths)})\n")
     print(f"Runs where some round with at most 2,500 queries is within 0.02 of the 5,000-query R²: {sum(feasible)} of {len(traces)} "

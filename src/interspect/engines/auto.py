@@ -173,22 +173,13 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
     from interspect.engines.proxy.sampling import more_masks
 
     max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
-    target = _target(auto)
     while True:
         s, info = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
                        extra=state.extra, labels=state.labels)
         r2 = float(info.get("cv_r2", np.nan))
         history.append({"queries": int(len(state.X)), "r2_estimate": r2, "family": info.get("family"),
                         "fold_rows": _fold_rows(len(state.X), info.get("folds"))})
-        stop = None
-        if r2 >= target:
-            stop = "target"
-        elif len(state.X) >= max_budget:
-            stop = "max_budget"
-        else:
-            gain = _projected_gain(history, max_budget)
-            if gain < auto.tol and len(state.X) >= max(4 * n, _PLATEAU_MIN):
-                stop = "plateau"
+        stop = _stop(history, n, auto)
         if stop is not None:
             return s, info, stop
         want = min(max_budget, math.ceil(len(state.X) * auto.growth)) - len(state.X)
@@ -203,9 +194,24 @@ _PLATEAU_MIN = 500
 _CURVE_ROUNDS = 4
 
 
-def _projected_gain(history: list[dict[str, Any]], max_budget: int) -> float:
-    """R² still to be gained up to ``max_budget`` by the curve ``a − c/m`` fitted to the last
-    four rounds (infinite before there are four).
+def _stop(history: list[dict[str, Any]], n: int, auto: AutoBudget, *, power: float = 1.0) -> str | None:
+    """The stopping rule that fires after the last round of ``history`` (``None``: query on).
+    ``power`` is the learning curve's, see :func:`_projected_gain`."""
+    last = history[-1]
+    max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
+    if last["r2_estimate"] >= _target(auto):
+        return "target"
+    if last["queries"] >= max_budget:
+        return "max_budget"
+    if last["queries"] >= max(4 * n, _PLATEAU_MIN) and _projected_gain(history, max_budget, power=power) < auto.tol:
+        return "plateau"
+    return None
+
+
+def _projected_gain(history: list[dict[str, Any]], max_budget: int, *, power: float = 1.0) -> float:
+    """R² still to be gained up to ``max_budget`` by the curve ``a − c/m^power`` (``a − c/m``
+    unless the benchmark replays another) fitted to the last four rounds (infinite before there
+    are four).
 
     ``c/m`` is the excess error of a least-squares fit with a fixed number of terms. The slower
     ``a − c/√m`` (small terms of a squashed function surfacing one by one) was the rule before
@@ -223,9 +229,9 @@ def _projected_gain(history: list[dict[str, Any]], max_budget: int) -> float:
     # extrapolated from the final fit's size (all samples) to max_budget.
     m = np.array([h.get("fold_rows") or h["queries"] for h in last], dtype=float)
     r = np.array([h["r2_estimate"] for h in last])
-    A = np.column_stack([np.ones(len(m)), -1.0 / m])
+    A = np.column_stack([np.ones(len(m)), -(m**-power)])
     _, c = np.linalg.lstsq(A, r, rcond=None)[0]
-    return float(max(c, 0.0) * (1.0 / last[-1]["queries"] - 1.0 / max_budget))
+    return float(max(c, 0.0) * (float(last[-1]["queries"]) ** -power - float(max_budget) ** -power))
 
 
 def _fold_rows(m: int, folds: int | None) -> float:
