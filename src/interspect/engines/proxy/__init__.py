@@ -13,7 +13,7 @@ from interspect.core.validation import check_memory, check_n, check_positive_int
 from interspect.engines.auto import AutoBudget
 from interspect.engines.proxy import sampling as _sampling
 from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_fixed
-from interspect.engines.proxy.fit import ProxyFit, fit_proxy
+from interspect.engines.proxy.fit import ProxyFit, TreeConfig, fit_proxy
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
 from interspect.engines.proxy.selection import select_terms
@@ -202,8 +202,8 @@ def _supports(
     rng: np.random.Generator,
     n_jobs: int | None,
     energy: float,
-    only: tuple[int, float, int, int] | None = None,
-) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[str, Any]]:
+    only: TreeConfig | None = None,
+) -> tuple[dict[str, list[tuple[int, ...]]], Any, TreeConfig | None]:
     """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
 
     Families: ``"select"`` (hierarchical forward selection over the proxy's terms and their
@@ -213,7 +213,7 @@ def _supports(
     """
     m, n = X.shape
     if np.ptp(y) == 0.0:
-        return {f: [] for f in _FAMILIES}, None, {}
+        return {f: [] for f in _FAMILIES}, None, None
     if estimator is not None:
         from sklearn.base import clone
 
@@ -228,8 +228,7 @@ def _supports(
     cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
     with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
         sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    params = dict(fit.params, n_trees=fit.n_trees) if fit.params else {}
-    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, params
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.config
 
 
 def _spectrum_from_samples(
@@ -267,22 +266,21 @@ def _spectrum_from_samples(
     if estimator is not None:
         depths = [max_degree]
 
-    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: dict[int, Any]) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[int, Any]]:
+    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: dict[int, TreeConfig | None]) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[int, TreeConfig | None]]:
         found: dict[str, list[tuple[int, ...]]] = {}
-        params: dict[int, Any] = {}
+        configs: dict[int, TreeConfig | None] = {}
         sel = None
         for d in depths:
-            got, s_d, p_d = _supports(Xt, yt, rng=gen, only=only.get(d), max_degree=d, backend=backend,
-                                      estimator=estimator, n_jobs=n_jobs, energy=energy)
+            got, s_d, configs[d] = _supports(Xt, yt, rng=gen, only=only.get(d), max_degree=d, backend=backend,
+                                             estimator=estimator, n_jobs=n_jobs, energy=energy)
             tag = "" if d == max_degree else f"@{d}"
             found.update({f"{name}{tag}": keys for name, keys in got.items()})
-            params[d] = (p_d["depth"], p_d["learning_rate"], p_d["n_trees"], p_d.get("screen_trees", 0)) if "n_trees" in p_d else None
             if d == max_degree:
                 sel = s_d
         for name, keys in extra.items():
             found[name] = list(keys)
             found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
-        return found, sel, params
+        return found, sel, configs
 
     # Folds by the total number of rows (what each fold's pipeline costs); only the eligible
     # rows are held out, and there must be enough of them.

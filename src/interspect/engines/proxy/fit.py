@@ -18,14 +18,14 @@ proxy's terms, see :mod:`interspect.engines.proxy.selection`, it made no differe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from interspect.core.metrics import r2_score
 from interspect.engines.proxy.tree_spectrum import TreeEnsemble, ensemble_from_model
 
-__all__ = ["fit_proxy", "ProxyFit"]
+__all__ = ["fit_proxy", "ProxyFit", "TreeConfig"]
 
 # A feature whose splits explain less than this share of the coarse fit's total gain is dropped.
 # (Irrelevant columns get ~1e-4 of it from fitting noise, relevant ones orders of magnitude more.)
@@ -37,9 +37,20 @@ _LR = 0.1
 _EXTRA_HINT = {"lightgbm": "`pip install lightgbm`", "xgboost": "`pip install interspect[xgboost]` (or the CPU-only `pip install xgboost-cpu`)"}
 
 
+class TreeConfig(NamedTuple):
+    """What the search chose, for cross-fitting's folds to fit as it is (``fit_proxy(only=...)``)."""
+
+    depth: int
+    learning_rate: float
+    n_trees: int
+    #: Coarse trees the feature screen was read from (0: no screening).
+    screen_trees: int = 0
+
+
 @dataclass
 class ProxyFit:
-    """The fitted proxy: its trees (original feature indices) and how it was chosen."""
+    """The fitted proxy: its trees (original feature indices) and how it was chosen.
+    ``config`` is the search's choice (``None`` for a fixed configuration or a user's model)."""
 
     ensemble: TreeEnsemble
     params: dict[str, Any]
@@ -47,6 +58,7 @@ class ProxyFit:
     n_trees: int
     features: np.ndarray
     trials: list[dict[str, Any]] = field(default_factory=list)
+    config: TreeConfig | None = None
 
 
 def _import_backend(name: str) -> Any:
@@ -167,15 +179,14 @@ def fit_proxy(
     n_jobs: int | None = None,
     holdout: float = 0.1,
     screen: bool = True,
-    only: tuple[int, float, int, int] | None = None,
+    only: TreeConfig | None = None,
 ) -> ProxyFit:
     """Fit gradient-boosted trees of depth ≤ ``max_degree`` to ``(X, y)``; see the module docstring.
 
-    ``only=(depth, learning_rate, n_trees, screen_trees)`` skips the search and the holdout: a
-    coarse fit of ``screen_trees`` trees (the number step 1 stopped at) on all rows screens the
-    features, then exactly that configuration is fitted to all rows — what cross-fitting's folds
-    do once the fit on all samples has chosen it. ``params["screen_trees"]`` of the result is
-    that number (0 without screening).
+    ``only`` (a :class:`TreeConfig`, the ``config`` of an earlier search) skips the search and the
+    holdout: a coarse fit of ``only.screen_trees`` trees (the number step 1 stopped at) on all rows
+    screens the features, then exactly that configuration is fitted to all rows — what
+    cross-fitting's folds do once the fit on all samples has chosen it.
     """
     m, n = X.shape
     n_jobs = n_jobs or 1  # OpenMP threads busy-wait: on a shared machine more threads can be far slower
@@ -195,7 +206,8 @@ def fit_proxy(
     if n_va == 0:
         model, best, r2 = be.train(Xf, y, None, None, depth=shallow, lr=0.1, rounds=200, patience=0, min_leaf=1)
         ens = be.ensemble(model, best)
-        return ProxyFit(ens, {"depth": shallow, "learning_rate": 0.1}, float("nan"), best, features, trials)
+        return ProxyFit(ens, {"depth": shallow, "learning_rate": 0.1}, float("nan"), best, features, trials,
+                        TreeConfig(shallow, 0.1, best))
     Xtr, ytr, Xva, yva = Xf[tr], y[tr], Xf[va], y[va]
 
     fitted: list[tuple[float, int, float, Any, int, np.ndarray]] = []
@@ -218,8 +230,8 @@ def fit_proxy(
         run(depth, lr, 3000, features)
     r2, depth, lr, model, best, cols = max(fitted, key=lambda c: c[0])
     ens = be.ensemble(model, best).remap(cols)
-    params = {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf, "screen_trees": screen_trees}
-    return ProxyFit(ens, params, r2, best, cols, trials)
+    params = {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}
+    return ProxyFit(ens, params, r2, best, cols, trials, TreeConfig(depth, lr, best, screen_trees))
 
 
 def _screen(be: _Backend, model: Any, n_trees: int, n: int) -> np.ndarray:
@@ -233,10 +245,10 @@ def _screen(be: _Backend, model: Any, n_trees: int, n: int) -> np.ndarray:
 
 
 def _fit_fixed(be: _Backend, Xf: np.ndarray, y: np.ndarray, *, max_degree: int, screen: bool,
-               config: tuple[int, float, int, int]) -> ProxyFit:
+               config: TreeConfig) -> ProxyFit:
     """One configuration fitted to all rows, no holdout (the configuration was chosen elsewhere)."""
     m, n = Xf.shape
-    depth, lr, n_trees, screen_trees = int(config[0]), float(config[1]), max(1, int(config[2])), int(config[3])
+    depth, lr, n_trees, screen_trees = int(config.depth), float(config.learning_rate), max(1, int(config.n_trees)), int(config.screen_trees)
     min_leaf = int(np.clip(m // 500, 2, 20))
     features = np.arange(n)
     if screen and n > 32 and screen_trees > 0:
