@@ -523,8 +523,9 @@ def part_auto_curve(rows: list[Row], args: argparse.Namespace) -> None:
     traces = [t for p in paths for t in json.loads(p.read_text())]
     feasible = [any(h["queries"] <= 2500 and h["true"] >= t["full"] - 0.02 for h in t["rounds"]) for t in traces]
     print(f"## budget='auto' stopping rules replayed on {len(traces)} traces ({', '.join(p.name for p in paths)})\n")
+    others = ", ".join(t["row"] + "/" + str(t["seed"]) for t, f in zip(traces, feasible) if not f) or "none"
     print(f"Runs where some round with at most 2,500 queries is within 0.02 of the 5,000-query R²: {sum(feasible)} of {len(traces)} "
-          f"(the others: {', '.join(t['row'] + '/' + str(t['seed']) for t, f in zip(traces, feasible) if not f)}).\n")
+          f"(the others: {others}).\n")
     print("| curve | tol | within 0.02 of 5,000 queries | and with ≤ 2,500 queries | mean queries |")
     print("|---|---|---|---|---|")
     for power, name in ((1.0, "a − c/m"), (0.5, "a − c/√m")):
