@@ -226,8 +226,7 @@ def _supports(
     table = ensemble_keytable(fit.ensemble, n)
     pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
     cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
-    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-        sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
+    sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
     return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.config
 
 
@@ -252,6 +251,27 @@ def _spectrum_from_samples(
     are never scored), each also united with the selection's terms. ``labels`` fixes each row's
     fold (see :func:`~interspect.engines.proxy.crossfitting.make_folds`).
     """
+    # One BLAS thread limit for the whole pipeline: entering threadpool_limits scans the loaded
+    # libraries (~5 ms), which per fold and depth was a tenth of a small fit's time.
+    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+        return _surrogate(X, y, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs,
+                          energy=energy, eligible=eligible, extra=extra, labels=labels)
+
+
+def _surrogate(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    max_degree: int,
+    backend: str,
+    estimator: Any,
+    rng: np.random.Generator,
+    n_jobs: int | None,
+    energy: float,
+    eligible: np.ndarray | None,
+    extra: dict[str, list[tuple[int, ...]]] | None,
+    labels: np.ndarray | None,
+) -> tuple[Spectrum, dict[str, Any]]:
     m, n = X.shape
     if np.ptp(y) == 0.0:
         return Spectrum({(): float(y[0])}, n, n_queries=m), {}
@@ -293,16 +313,14 @@ def _spectrum_from_samples(
     if k:
         folds = make_folds(m, k, cv_rng, eligible=eligible, labels=labels)
         seeds = cv_rng.integers(2**63, size=k)
-        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-            cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)
+        cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)
     if cv is None:
         # Too few samples to hold any out: the selection's own fit.
         keys, const, coef = list(sel.keys), sel.const, sel.coef
         err = sel.gcv
     else:
         keys = found[cv.family]
-        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-            const, coef = ridge_fixed(keys, X, y, cv.alpha)
+        const, coef = ridge_fixed(keys, X, y, cv.alpha)
         err = (1.0 - cv.r2) * float(np.var(y))
     keys, coef = _prune(keys, coef, err, float(np.var(y)))
     fourier = {(): float(const)}
