@@ -189,10 +189,15 @@ def crossfit(
         if scores and {f for f, _ in scores} != set(found):
             raise ValueError("supports() must return the same families for every fold")
         sst += float(np.sum((y[va] - np.mean(y[tr])) ** 2))
+        # Families often coincide (the cut and the pool, a shallow pipeline's selection and the
+        # deep one's): each distinct support is fitted and scored once per fold.
+        done: dict[tuple[Key, ...], np.ndarray] = {}
         for family, keys in found.items():
             terms.setdefault(family, []).append(len(keys))
-            err = _RidgePath(keys, X[tr], y[tr], alphas).predict(X[va]) - y[va][:, None]
-            sq = err * err
+            sq = done.get(tuple(keys))
+            if sq is None:
+                err = _RidgePath(keys, X[tr], y[tr], alphas).predict(X[va]) - y[va][:, None]
+                sq = done[tuple(keys)] = err * err
             sse = sq.sum(axis=0)
             row_err.setdefault(family, []).append(sq)
             for a, s in zip(alphas.tolist(), sse.tolist()):
