@@ -66,7 +66,8 @@ class AutoBudget:
     start : int, optional
         Masks of the first round (default ``clip(2·n, 100, 500)``).
     growth : float, default 1.5
-        Each round multiplies the number of masks by this.
+        Each round multiplies the number of masks by at most this: the rounds are spaced evenly
+        on a log scale from ``start`` to ``max_budget``, which the last one lands on.
     tol : float, default 0.015
         Stop when the rest of ``max_budget`` is projected to raise the estimate by less than
         this (see the module docstring).
@@ -182,12 +183,31 @@ def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.r
         stop = _stop(history, n, auto)
         if stop is not None:
             return s, info, stop
-        want = min(max_budget, math.ceil(len(state.X) * auto.growth)) - len(state.X)
+        want = _next_size(len(state.X), history[0]["queries"], max_budget, auto.growth) - len(state.X)
         Xn = more_masks(state.X, want, rng)
         if len(Xn) == 0:
             return s, info, "exhausted"
         queries.expect(len(Xn))
         state.add(Xn, queries(Xn), True, rng)
+
+
+def _next_size(m: int, first: int, max_budget: int, growth: float) -> int:
+    """The sample count after the next round: the rounds are ``first · r^i``, spaced evenly on a
+    log scale with the smallest number of steps whose ratio ``r`` is at most ``growth``, so the
+    last one lands on ``max_budget``. (Multiplying by ``growth`` each time overshot the points a
+    user cares about: 1,688 → 2,532 queries on the wide benchmark's n = 256 row, and a last round
+    of 6 masks in a test.)
+
+    Examples
+    --------
+    >>> [_next_size(m, 100, 330, 1.8) for m in (100, 149, 222)]
+    [149, 222, 330]
+    """
+    if m >= max_budget or first >= max_budget:
+        return max_budget
+    steps = max(1, math.ceil(math.log(max_budget / first) / math.log(growth) - 1e-9))
+    ratio = (max_budget / first) ** (1.0 / steps)
+    return next((s for s in (round(first * ratio**i) for i in range(1, steps)) if s > m), max_budget)
 
 
 _PLATEAU_MIN = 500
