@@ -12,7 +12,7 @@ from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_memory, check_n, check_positive_int, check_seed
 from interspect.engines.auto import AutoBudget
 from interspect.engines.proxy import sampling as _sampling
-from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_fixed
+from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_mixture, stack
 from interspect.engines.proxy.fit import ProxyFit, TreeConfig, fit_proxy
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
@@ -78,12 +78,14 @@ def proxyspex(
     :mod:`interspect.engines.proxy.fit`); the trees' exact Fourier spectrum gives three candidate
     supports: a hierarchical forward selection over its largest terms, their subsets and their
     one-feature extensions (:mod:`interspect.engines.proxy.selection`), the largest terms holding
-    99% of its non-constant energy, and those holding ``energy`` of it. Which support, and how
-    strongly ridge shrinks it, is decided by cross-fitting: the whole pipeline runs on each
-    fold's training rows and is scored on the rows it never saw; the winner is refitted on all
-    samples (:mod:`interspect.engines.proxy.crossfitting`). At most ``min(budget // 4, 1500)``
-    terms are kept. ``budget="auto"`` queries in rounds until the cross-validated R² stops
-    improving (:mod:`interspect.engines.auto`).
+    99% of its non-constant energy, and those holding ``energy`` of it. Cross-fitting decides
+    how to use them: the whole pipeline runs on each fold's training rows and every support,
+    ridge-fitted with each penalty, predicts the rows it never saw; the supports' held-out
+    predictions are combined with non-negative weights fitted to those rows, and the same
+    combination of their ridge refits on all samples is the result
+    (:mod:`interspect.engines.proxy.crossfitting`). Each support has at most
+    ``min(budget // 4, 1500)`` terms. ``budget="auto"`` queries in rounds until the
+    cross-validated R² stops improving (:mod:`interspect.engines.auto`).
 
     Parameters
     ----------
@@ -319,16 +321,18 @@ def _surrogate(
         keys, const, coef = list(sel.keys), sel.const, sel.coef
         err = sel.gcv
     else:
-        keys = found[cv.family]
-        const, coef = ridge_fixed(keys, X, y, cv.alpha)
-        err = (1.0 - cv.r2) * float(np.var(y))
+        # The candidates' held-out predictions combined (see crossfitting.stack), refitted on all samples.
+        st = stack(cv, y)
+        parts = [(found[f] if f else [], a, w) for f, (a, w) in st.weights.items()]
+        keys, const, coef = ridge_mixture(parts, X, y)
+        err = (1.0 - st.r2) * float(np.var(y))
     keys, coef = _prune(keys, coef, err, float(np.var(y)))
     fourier = {(): float(const)}
     fourier.update(zip(keys, coef.tolist()))
     info: dict[str, Any] = {}
     if cv is not None:
-        info = {"cv_r2": cv.r2, "family": cv.family, "alpha": cv.alpha, "folds": k,
-                "family_r2": cv.family_r2()}
+        info = {"cv_r2": st.r2, "family": st.family, "alpha": st.weights[st.family][0], "folds": k,
+                "family_r2": cv.family_r2(), "weights": {f or "constant": w for f, (_, w) in st.weights.items()}}
     return Spectrum(fourier, n, n_queries=m), info
 
 
