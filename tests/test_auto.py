@@ -103,6 +103,70 @@ def test_crossfit_one_standard_error_rule() -> None:
     assert strong.family == "two"
 
 
+def test_stack_weights_are_the_nonnegative_fit_to_held_out_predictions() -> None:
+    """On noisy data where no support is right, the stack's weights are the normalised
+    non-negative least-squares fit of the held-out predictions (recomputed here from per-fold
+    ridge fits), and its R² is that mix's held-out R²."""
+    import scipy.optimize
+
+    from interspect import Spectrum
+
+    rng = np.random.default_rng(0)
+    m, n = 160, 10
+    X = uniform_masks(n, m, rng)
+    y = ((-1.0) ** X[:, 0] + 0.4 * (-1.0) ** (X[:, 1] + X[:, 2]) + 0.3 * (-1.0) ** X[:, 3] + 0.25 * (-1.0) ** X[:, 4]
+         + 1.5 * rng.normal(size=m))
+    # Each support holds some of the true terms and some false ones: b the pair, c the singletons.
+    fams = {"a": [(0,)], "b": [(0,), (1, 2), (5,), (6, 7)], "c": [(0,), (3,), (4,), (8, 9), (2,)]}
+    folds = cf.make_folds(m, 5, rng)
+    cv = cf.crossfit(X, y, lambda Xt, yt, j: fams, folds=folds)
+    st = cf.stack(cv, y)
+    held = np.concatenate([va for _, va in folds])
+    cols = [np.concatenate([np.full(len(va), y[tr].mean()) for tr, va in folds])]
+    for f, keys in fams.items():
+        a = min(cf.ALPHAS.tolist(), key=lambda a: cv.scores[(f, a)])
+        pred = []
+        for tr, va in folds:
+            c, w = cf.ridge_fixed(keys, X[tr], y[tr], a)
+            pred.append(Spectrum({(): c, **dict(zip(keys, w.tolist()))}, n).predict(X[va]))
+        cols.append(np.concatenate(pred))
+    w, _ = scipy.optimize.nnls(np.column_stack(cols), y[held])
+    w = w / w.sum()
+    want = {name: v for name, v in zip(["", *fams], w.tolist()) if v > 0}
+    assert len(want) >= 2, "the case should mix candidates"
+    assert {f: wt for f, (_, wt) in st.weights.items()} == pytest.approx(want, abs=1e-6)
+    mix = np.column_stack(cols) @ w
+    assert st.r2 == pytest.approx(1 - np.sum((mix - y[held]) ** 2) / cv.sst, abs=1e-9)
+    assert st.r2 >= max(cv.family_r2().values()) - 1e-12
+
+
+def test_stack_defers_to_the_single_choice_on_exact_data() -> None:
+    # Two supports fit exactly: a mix can be no better, and the simpler support is kept alone.
+    rng = np.random.default_rng(3)
+    X = uniform_masks(10, 300, rng)
+    y = 1.0 + 2.0 * (-1.0) ** X[:, 3] - 0.5 * (-1.0) ** (X[:, 1] + X[:, 5])
+    fams = {"true": [(3,), (1, 5)], "more": [(3,), (1, 5), (0, 2)], "less": [(3,)]}
+    cv = cf.crossfit(X, y, lambda Xt, yt, j: fams, folds=cf.make_folds(300, 5, rng))
+    st = cf.stack(cv, y)
+    assert st.weights == {"true": (cv.alpha, 1.0)} and st.family == "true" and st.r2 == cv.r2
+
+
+def test_ridge_mixture_is_the_weighted_sum_of_ridge_fits() -> None:
+    rng = np.random.default_rng(4)
+    X = uniform_masks(8, 150, rng)
+    y = rng.normal(size=150) + (-1.0) ** X[:, 2]
+    parts = [([(2,), (0, 1)], 0.5, 0.3), ([(2,), (4,)], 5.0, 0.5), ([], 0.0, 0.2)]
+    keys, const, coef = cf.ridge_mixture(parts, X, y)
+    assert keys == [(2,), (0, 1), (4,)]
+    want_c, want = 0.0, dict.fromkeys(keys, 0.0)
+    for ks, a, w in parts:
+        c, v = cf.ridge_fixed(ks, X, y, a)
+        want_c += w * c
+        for k, x in zip(ks, v.tolist()):
+            want[k] += w * x
+    assert const == pytest.approx(want_c, abs=1e-10) and coef.tolist() == pytest.approx(list(want.values()), abs=1e-10)
+
+
 def test_proxyspex_pipeline_per_fold_sees_only_its_training_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     import interspect.engines.proxy as px
 
