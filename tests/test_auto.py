@@ -341,3 +341,15 @@ def test_cli_budget_auto_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["explain", "--text", "a b", "--budget", "soon"])
     assert exc.value.code == 2 and "--budget must be a positive integer or 'auto'" in capsys.readouterr().err
+
+
+def test_method_auto_names_whose_terms_the_combination_holds() -> None:
+    from interspect.engines.auto import _method_of, _reason
+
+    assert _method_of({"weights": {"spex": 1.0}}) == "spex"
+    assert _method_of({"weights": {"spex": 0.6, "select@3": 0.4}}) == "spex+proxyspex"
+    assert _method_of({"weights": {"spex+select": 1.0}}) == "spex+proxyspex"
+    assert _method_of({"weights": {"cut": 0.7, "constant": 0.3}}) == "proxyspex"
+    assert _method_of({"family": "spex"}) == "spex"  # no weights recorded: the family alone
+    why = _reason({"family_r2": {"spex": 0.9, "select": 0.8}, "weights": {"spex": 0.75, "select": 0.25}}, 900, 300)
+    assert "combined SPEX's support ×0.75, ProxySPEX (selection) ×0.25" in why

@@ -321,23 +321,35 @@ def _spex_design(queries: Queries, n: int, budget: int, *, seed: int, max_degree
 
 
 _NAMES = {"select": "ProxySPEX (selection)", "cut": "ProxySPEX (99% energy cut)", "pool": "ProxySPEX (energy cut)",
-          "spex": "SPEX's support", "spex+select": "SPEX's and ProxySPEX's terms together"}
+          "spex": "SPEX's support", "spex+select": "SPEX's and ProxySPEX's terms together", "constant": "the mean"}
 
 
-def _method_of(family: str | None) -> str:
-    if family == "spex":
-        return "spex"
-    if family == "spex+select":
-        return "spex+proxyspex"
-    return "proxyspex"
+def _method_of(info: dict[str, Any]) -> str:
+    """Whose terms the surrogate holds: ``"spex"``, ``"proxyspex"`` or ``"spex+proxyspex"`` (the
+    families with weight in the final combination, see ``crossfitting.stack``)."""
+    weights = info.get("weights") or ({info["family"]: 1.0} if info.get("family") else {})
+    kinds: set[str] = set()
+    for family in weights:
+        if family == "spex":
+            kinds.add("spex")
+        elif family == "spex+select":
+            kinds.update(("spex", "proxyspex"))
+        elif family != "constant":
+            kinds.add("proxyspex")
+    return "spex" if kinds == {"spex"} else "spex+proxyspex" if len(kinds) == 2 else "proxyspex"
 
 
 def _reason(info: dict[str, Any], n_spex: int, n_uniform: int) -> str:
     scores = info.get("family_r2", {})
     shown = ", ".join(f"{_NAMES.get(f, f)} {r:.3f}" for f, r in sorted(scores.items(), key=lambda kv: -kv[1]))
-    fam = info.get("family")
+    weights = info.get("weights") or {info.get("family"): 1.0}
+    if len(weights) == 1:
+        fam = next(iter(weights))
+        kept = f"kept {_NAMES.get(fam, fam)}"
+    else:
+        kept = "combined " + ", ".join(f"{_NAMES.get(f, f)} ×{w:.2f}" for f, w in sorted(weights.items(), key=lambda kv: -kv[1]))
     return (f"auto: SPEX's design ({n_spex} queries) plus {n_uniform} uniform masks; held-out R² on the uniform "
-            f"masks: {shown}; kept {_NAMES.get(fam, fam)}, refitted on all samples")
+            f"masks: {shown}; {kept}, refitted on all samples")
 
 
 def auto_method(
@@ -394,8 +406,9 @@ def auto_method(
     eligible[: len(Xu)] = True
     extra = {"spex": sorted((k for k in s_spex.fourier if k), key=lambda k: (len(k), k))}
     s, info = _fit(X, y, seed=fit_seed, max_degree=max_degree, eligible=eligible, extra=extra)
-    return s, {"method": _method_of(info.get("family")), "reason": _reason(info, len(Xs), len(Xu)),
-               "r2_estimate": info.get("cv_r2"), "family_r2": info.get("family_r2"), "family": info.get("family")}
+    return s, {"method": _method_of(info), "reason": _reason(info, len(Xs), len(Xu)),
+               "r2_estimate": info.get("cv_r2"), "family_r2": info.get("family_r2"), "family": info.get("family"),
+               "weights": info.get("weights")}
 
 
 def _uniform_beside(Xs: np.ndarray, m: int, rng: np.random.Generator, more_masks: Any) -> np.ndarray:
@@ -436,7 +449,7 @@ def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Genera
     s2, info2 = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
                      extra=state.extra, labels=state.labels)
     history.append({"queries": int(len(state.X)), "r2_estimate": float(info2.get("cv_r2", np.nan)), "family": info2.get("family")})
-    record.update({"method": _method_of(info2.get("family")), "r2_estimate": history[-1]["r2_estimate"], "family": info2.get("family"),
-                   "family_r2": info2.get("family_r2"),
+    record.update({"method": _method_of(info2), "r2_estimate": history[-1]["r2_estimate"], "family": info2.get("family"),
+                   "family_r2": info2.get("family_r2"), "weights": info2.get("weights"),
                    "reason": record["reason"] + "; then " + _reason(info2, len(Xs), int(state.eligible.sum()))})
     return s2, record

@@ -218,5 +218,7 @@ def explain(
         }
     if duel and record.get("family_r2"):
         meta["method_scores"] = {k: float(v) for k, v in record["family_r2"].items()}
+        if record.get("weights"):
+            meta["method_weights"] = {k: float(v) for k, v in record["weights"].items()}
     meta.update(metadata or {})
     return Explanation(features, spectrum, index=index, order=order, full_output=full, metadata=meta)
