@@ -25,8 +25,8 @@ that does no better than the best single candidate, when cross-fitting's choice 
 surrogate is then the same combination of the families' refits on all samples
 (:func:`ridge_mixture`) — still a sparse spectrum, on the union of the supports. Where samples
 are few the candidates' held-out errors differ by less than their noise, and averaging them beats
-betting on one: on the wide benchmark's small-budget rows (the embedded model at 268–690 queries,
-games at 1,000) R² rose by 0.006–0.063, +0.026 on average, and no larger row lost.
+betting on one: on the wide benchmark (``benchmarks/results_proxyspex_wide.md``, part 1) the model
+rows' R² rose by 0.009–0.063 and no row's fell.
 """
 
 from __future__ import annotations
