@@ -347,7 +347,10 @@ def _reason(info: dict[str, Any], n_spex: int, n_uniform: int) -> str:
         fam = next(iter(weights))
         kept = f"kept {_NAMES.get(fam, fam)}"
     else:
-        kept = "combined " + ", ".join(f"{_NAMES.get(f, f)} ×{w:.2f}" for f, w in sorted(weights.items(), key=lambda kv: -kv[1]))
+        shown_w = [(f, w) for f, w in sorted(weights.items(), key=lambda kv: -kv[1]) if w >= 0.01]
+        kept = "combined " + ", ".join(f"{_NAMES.get(f, f)} ×{w:.2f}" for f, w in shown_w)
+        if len(shown_w) < len(weights):
+            kept += f" (and {len(weights) - len(shown_w)} below 0.01)"
     return (f"auto: SPEX's design ({n_spex} queries) plus {n_uniform} uniform masks; held-out R² on the uniform "
             f"masks: {shown}; {kept}, refitted on all samples")
 
