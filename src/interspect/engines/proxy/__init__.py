@@ -45,15 +45,16 @@ _SHALLOW_ROWS = {3: 1000, 2: 1000}
 def proxyspex_memory(n: int, budget: int) -> float:
     """Lower estimate of ProxySPEX's peak memory in bytes: per mask, the 0/1 row and its draw
     (``2n``), its float32 copy for the tree fit (``4n``), its key for de-duplication and its
-    output (about 150 bytes).
+    output (about 150 bytes), and the held-out predictions cross-fitting keeps for stacking
+    (three supports × 16 penalties, float64: 384 bytes).
 
     Examples
     --------
     >>> proxyspex_memory(40, 1000)
-    390000.0
+    774000.0
     """
     rows = min(budget, 2**n) if n < 63 else budget
-    return float(rows) * (6 * n + 150)
+    return float(rows) * (6 * n + 150 + 384)
 
 
 def proxyspex(
