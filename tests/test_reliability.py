@@ -285,7 +285,7 @@ def test_memory_estimate_scales_with_the_budget(monkeypatch):
 
     monkeypatch.setattr(validation, "memory_limit", lambda: 10**6)
     g = games.DummyGame(10, active=(0, 1))
-    proxyspex(g, 10, 100, seed=0)  # 100 x (6·10 + 150) bytes: fits in 1 MB
+    proxyspex(g, 10, 100, seed=0)  # 100 x (6·10 + 534) bytes: fits in 1 MB
     with pytest.raises(ValueError, match=r"would need at least 0.0 GiB of memory, more than this machine has \(0.0 GiB\)"):
         proxyspex(games.DummyGame(40, active=(0, 1)), 40, 10_000, seed=0)
 
