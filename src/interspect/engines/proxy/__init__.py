@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -233,6 +234,19 @@ def _supports(
     return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.config
 
 
+def _one_blas_limit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` under one BLAS thread limit (``n_jobs``): entering threadpool_limits scans the
+    loaded libraries (~5 ms), which once per fold and depth was a tenth of a small fit's time."""
+
+    @functools.wraps(fn)
+    def limited(*args: Any, n_jobs: int | None, **kwargs: Any) -> Any:
+        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
+            return fn(*args, n_jobs=n_jobs, **kwargs)
+
+    return limited
+
+
+@_one_blas_limit
 def _spectrum_from_samples(
     X: np.ndarray,
     y: np.ndarray,
@@ -254,27 +268,6 @@ def _spectrum_from_samples(
     are never scored), each also united with the selection's terms. ``labels`` fixes each row's
     fold (see :func:`~interspect.engines.proxy.crossfitting.make_folds`).
     """
-    # One BLAS thread limit for the whole pipeline: entering threadpool_limits scans the loaded
-    # libraries (~5 ms), which per fold and depth was a tenth of a small fit's time.
-    with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-        return _surrogate(X, y, max_degree=max_degree, backend=backend, estimator=estimator, rng=rng, n_jobs=n_jobs,
-                          energy=energy, eligible=eligible, extra=extra, labels=labels)
-
-
-def _surrogate(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    max_degree: int,
-    backend: str,
-    estimator: Any,
-    rng: np.random.Generator,
-    n_jobs: int | None,
-    energy: float,
-    eligible: np.ndarray | None,
-    extra: dict[str, list[tuple[int, ...]]] | None,
-    labels: np.ndarray | None,
-) -> tuple[Spectrum, dict[str, Any]]:
     m, n = X.shape
     if np.ptp(y) == 0.0:
         return Spectrum({(): float(y[0])}, n, n_queries=m), {}
