@@ -324,12 +324,16 @@ _NAMES = {"select": "ProxySPEX (selection)", "cut": "ProxySPEX (99% energy cut)"
           "spex": "SPEX's support", "spex+select": "SPEX's and ProxySPEX's terms together", "constant": "the mean"}
 
 
+def _weights(info: dict[str, Any]) -> dict[str, float]:
+    """The families in the final combination with their weights (see ``crossfitting.stack``);
+    a record without weights holds its one family."""
+    return info.get("weights") or ({info["family"]: 1.0} if info.get("family") else {})
+
+
 def _method_of(info: dict[str, Any]) -> str:
-    """Whose terms the surrogate holds: ``"spex"``, ``"proxyspex"`` or ``"spex+proxyspex"`` (the
-    families with weight in the final combination, see ``crossfitting.stack``)."""
-    weights = info.get("weights") or ({info["family"]: 1.0} if info.get("family") else {})
+    """Whose terms the surrogate holds: ``"spex"``, ``"proxyspex"`` or ``"spex+proxyspex"``."""
     kinds: set[str] = set()
-    for family in weights:
+    for family in _weights(info):
         if family == "spex":
             kinds.add("spex")
         elif family == "spex+select":
@@ -342,7 +346,7 @@ def _method_of(info: dict[str, Any]) -> str:
 def _reason(info: dict[str, Any], n_spex: int, n_uniform: int) -> str:
     scores = info.get("family_r2", {})
     shown = ", ".join(f"{_NAMES.get(f, f)} {r:.3f}" for f, r in sorted(scores.items(), key=lambda kv: -kv[1]))
-    weights = info.get("weights") or {info.get("family"): 1.0}
+    weights = _weights(info) or {None: 1.0}
     if len(weights) == 1:
         fam = next(iter(weights))
         kept = f"kept {_NAMES.get(fam, fam)}"

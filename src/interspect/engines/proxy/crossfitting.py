@@ -129,6 +129,20 @@ def make_folds(
     return out
 
 
+def _eigen_ridge(gram: np.ndarray, b: np.ndarray, mu: np.ndarray, ybar: float, m: int,
+                 alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge fits (unpenalised constant) from centred normal equations for every penalty in
+    ``alphas`` at once: constants ``(penalties,)`` and coefficients ``(terms, penalties)``."""
+    s2, V = scipy.linalg.eigh(gram, driver="evd")
+    s2 = np.clip(s2, 0.0, None)
+    z = V.T @ b
+    # Directions with no sample variance get no weight (α = 0 is then the minimum-norm fit).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(s2[:, None] > 1e-9 * m, 1.0 / (s2[:, None] + alphas[None, :]), 0.0)
+    W = V @ (z[:, None] * inv)
+    return ybar - mu @ W, W
+
+
 class _RidgePath:
     """Ridge fits of one support on training rows for every penalty in ``alphas`` at once (one
     eigen-decomposition of the centred Gram matrix)."""
@@ -141,14 +155,7 @@ class _RidgePath:
             self.W = np.zeros((0, len(alphas)))
             return
         eq = NormalEquations.from_keys(self.keys, X, y)
-        s2, V = scipy.linalg.eigh(eq.gram, driver="evd")
-        s2 = np.clip(s2, 0.0, None)
-        z = V.T @ eq.b
-        # Directions with no sample variance get no weight (α = 0 is then the minimum-norm fit).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(s2[:, None] > 1e-9 * len(y), 1.0 / (s2[:, None] + alphas[None, :]), 0.0)
-        self.W = V @ (z[:, None] * inv)
-        self.const = eq.ybar - eq.mu @ self.W
+        self.const, self.W = _eigen_ridge(eq.gram, eq.b, eq.mu, eq.ybar, eq.m, alphas)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """``(rows, penalties)`` predictions."""
@@ -195,7 +202,6 @@ def crossfit(
     """
     scores: dict[tuple[str, float], float] = {}
     terms: dict[str, list[int]] = {}
-    row_err: dict[str, list[np.ndarray]] = {}
     oof: dict[str, np.ndarray] = {}
     sst = 0.0
     for j, (tr, va) in enumerate(folds):
@@ -216,7 +222,6 @@ def crossfit(
             pred, sq = got
             oof.setdefault(family, np.full((len(y), len(alphas)), np.nan))[va] = pred
             sse = sq.sum(axis=0)
-            row_err.setdefault(family, []).append(sq)
             for a, s in zip(alphas.tolist(), sse.tolist()):
                 scores[(family, a)] = scores.get((family, a), 0.0) + s
     mean_terms = {f: float(np.mean(t)) for f, t in terms.items()}
@@ -228,10 +233,12 @@ def crossfit(
     # hundred queries); on exactly sparse data the differences are systematic and the best wins.
     # The relative and absolute floors cover rounding on exactly fitted data.
     fb, ab = min(scores, key=scores.__getitem__)
-    e_best = np.concatenate(row_err[fb])[:, list(alphas.tolist()).index(ab)]
+    held = np.concatenate([va for _, va in folds])
+    row_err = {f: (pred[held] - y[held][:, None]) ** 2 for f, pred in oof.items()}
+    e_best = row_err[fb][:, list(alphas.tolist()).index(ab)]
     near = []
-    for f, parts in row_err.items():
-        d = np.concatenate(parts) - e_best[:, None]
+    for f, err2 in row_err.items():
+        d = err2 - e_best[:, None]
         se = np.sqrt(len(d)) * d.std(axis=0)
         for a, v in zip(alphas.tolist(), se.tolist()):
             if scores[(f, a)] <= best + max(v, best * _TIE_RTOL + _TIE_ATOL * sst):
@@ -349,13 +356,8 @@ def _ridge_solve(eq: NormalEquations, idx: np.ndarray, alpha: float) -> tuple[fl
             return float(eq.ybar - mu @ w), w
         except np.linalg.LinAlgError:
             pass
-    s2, V = scipy.linalg.eigh(gram, driver="evd")
-    s2 = np.clip(s2, 0.0, None)
-    # Directions with no sample variance get no weight (α = 0 is then the minimum-norm fit).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(s2 > 1e-9 * eq.m, 1.0 / (s2 + alpha), 0.0)
-    w = V @ ((V.T @ b) * inv)
-    return float(eq.ybar - mu @ w), w
+    const, W = _eigen_ridge(gram, b, mu, eq.ybar, eq.m, np.array([float(alpha)]))
+    return float(const[0]), W[:, 0]
 
 
 def ridge_fixed(keys: Sequence[Key], X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
