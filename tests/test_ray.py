@@ -194,9 +194,6 @@ def test_explain_many_on_ray_resumes_from_the_cache(pool, tmp_path):
 
 @pytest.mark.llm
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="order-dependent since 2026-12-02 (also at 6a84919): passes alone and after "
-                   "test_backend_device, differs by ~1e-11 after test_models or test_cli_llm in the same process; "
-                   "under investigation, see the closing note of 2026-12-02")
 def test_embedded_model_on_ray_is_bit_identical_to_in_process(pool):
     from llm_required import require_embedded_model
 

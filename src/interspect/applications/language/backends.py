@@ -327,13 +327,11 @@ class HFCausalLM(_HFModel):
         P = 0
         while P < limit and all(s[P] == first[P] for s in seqs):
             P += 1
-        cached = self._prefix[0] if self._prefix is not None else None
-        if cached and len(cached) <= P and tuple(first[: len(cached)]) == cached and (
-            B == 1 or P - len(cached) < 16
-        ):
-            P = len(cached)  # reuse the prefix already computed (e.g. the chat template head)
-        elif B == 1 or P < 4:
-            P = 0  # a fresh prefix pass only pays off when several rows share it
+        # The split point depends on this call's rows only, never on what an earlier call left
+        # cached: a different split gives the same outputs only up to float rounding, and the
+        # same rows must give the same bits whatever ran before (in this process or a replica).
+        if B == 1 or P < 4:
+            P = 0  # a prefix pass only pays off when several rows share it
         use_prefix = P > 0
         L = max(lens) - P
         pad = self.tokenizer.pad_token_id
