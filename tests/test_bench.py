@@ -107,3 +107,19 @@ def test_algorithms_run_through_the_bench(tmp_path):
     for r in rows.values():
         assert 0 < int(r["n_queries"]) <= 700
         assert float(r["r2"]) > 0.5  # a 12-feature hierarchical game is easy at 700 queries
+
+
+def test_method_auto_runs_through_the_bench_as_explain_would_run_it(tmp_path, capsys):
+    from interspect.engines.auto import auto_method
+
+    out = tmp_path / "b"
+    argv = ["--task", "synthetic", "--synthetic-n", "12", "--limit", "1", "--methods", "auto,banzhaf",
+            "--budget", "400", "--n-test", "60", "--no-removal", "--cache", "none", "--out", str(out)]  # fmt: skip
+    table = bench.run_bench(parse(argv))
+    row = next(r for r in read(out / "results.csv") if r["method"] == "auto")
+    game = games.HierarchicalGame(12, n_top=3, min_degree=2, max_degree=4, squash="tanh", seed=0)
+    spectrum, info = auto_method(game, 12, 400, seed=0)
+    assert int(row["n_queries"]) == spectrum.n_queries <= 400
+    assert float(row["r2"]) == pytest.approx(faithfulness(spectrum, game, n_test=60, seed=seed_of_test_masks(0)), abs=1e-5)
+    assert f"chose {info['method']}" in capsys.readouterr().err
+    assert "| auto | 400 |" in table

@@ -307,14 +307,14 @@ def _spex_design(queries: Queries, n: int, budget: int, *, seed: int, max_degree
     from interspect.engines.spex import spex
     from interspect.engines.spex.design import choose_parameters
 
-    try:
-        choose_parameters(n, budget, max_degree, 3)
-    except ValueError:
-        return None
     rec = _Recorder(queries)
     with warnings.catch_warnings():
-        # A lowered max_degree is reported in the reason instead.
+        # A lowered max_degree is reported in the reason instead (the probe warns about it too).
         warnings.simplefilter("ignore", UserWarning)
+        try:
+            choose_parameters(n, budget, max_degree, 3)
+        except ValueError:
+            return None
         s = spex(rec, n, budget, seed=seed, max_degree=max_degree)
     X, y = rec.samples(n)
     return s, X, y

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from interspect.engines.registry import (
+    AUTO,
     DEFAULT_N_TEST,
     DEFAULT_SEED,
     METHODS,
@@ -39,12 +40,15 @@ from interspect.engines.registry import (
 from interspect.evaluation.metrics import faithfulness, removal_curve
 from interspect.queries.layer import Queries
 
-__all__ = ["BenchConfig", "run_bench", "summarise", "BUCKETS", "DATASETS", "DEFAULT_METHODS", "select_items"]
+__all__ = ["BenchConfig", "run_bench", "summarise", "BUCKETS", "BENCH_METHODS", "DATASETS", "DEFAULT_METHODS", "select_items"]
 
 Task = Literal["sentiment", "puzzles", "synthetic"]
 #: What a bench run explains: the shared data sets (one item per row) or synthetic games.
 DATASETS: tuple[str, ...] = ("sentiment", "puzzles", "synthetic")
 DEFAULT_METHODS = ("spex", "proxyspex", "lime", "kernelshap", "banzhaf", "fbii2")
+#: What ``methods`` accepts: every registered method, and ``"auto"`` (the data-driven choice of
+#: :func:`interspect.engines.auto.auto_method`; its line on stderr names what it chose).
+BENCH_METHODS = (*METHODS, AUTO)
 REMOVAL_RS = (1, 2, 3, 4, 5)
 COLUMNS = ["task", "item", "n", "method", "budget", "n_queries", "r2"] + [f"removal_r{r}" for r in REMOVAL_RS] + ["seconds"]
 #: Buckets of n, as in the SPEX paper's sentiment table (label, low, high inclusive).
@@ -94,7 +98,8 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         for m in self.methods:
-            get_method(m)
+            if m != AUTO:
+                get_method(m)
         if self.task not in DATASETS:
             raise ValueError(f"task={self.task!r} is not supported; accepted values: {', '.join(map(repr, DATASETS))}")
         if not self.budgets or min(self.budgets) < 1:
@@ -198,7 +203,14 @@ def _run_one(config: BenchConfig, item: Item, queries: Queries, method: str, bud
     before = queries.n_queries
     t0 = time.perf_counter()
     try:
-        spectrum = run_method(method, queries, item.n, budget, seed=config.seed)
+        chose = ""
+        if method == AUTO:
+            from interspect.engines.auto import auto_method
+
+            spectrum, info = auto_method(queries, item.n, budget, seed=config.seed)
+            chose = f"  chose {info['method']}"
+        else:
+            spectrum = run_method(method, queries, item.n, budget, seed=config.seed)
     except (ValueError, RuntimeError) as exc:
         print(f"  {method:<10} budget {budget:>6}: skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
         return [config.task, item.item, item.n, method, budget, queries.n_queries - before] + [math.nan] * (1 + len(REMOVAL_RS)) + [time.perf_counter() - t0]
@@ -211,7 +223,7 @@ def _run_one(config: BenchConfig, item: Item, queries: Queries, method: str, bud
     else:
         rem = [math.nan] * len(REMOVAL_RS)
     n_queries = int(spectrum.n_queries)
-    print(f"  {method:<10} budget {budget:>6}: queries {n_queries:>6}  R² {r2:7.3f}  {seconds:6.1f} s", file=sys.stderr)
+    print(f"  {method:<10} budget {budget:>6}: queries {n_queries:>6}  R² {r2:7.3f}  {seconds:6.1f} s{chose}", file=sys.stderr)
     return [config.task, item.item, item.n, method, budget, n_queries, r2, *rem, seconds]
 
 
@@ -285,7 +297,7 @@ def _mean(xs: Sequence[float]) -> float:
 def summarise(rows: list[dict[str, Any]]) -> str:
     """A markdown table: mean R² (items) per method × budget and n bucket, plus queries and removal."""
     buckets = [b[0] for b in BUCKETS if any(_bucket(r["n"]) == b[0] for r in rows)]
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    methods = [m for m in BENCH_METHODS if any(r["method"] == m for r in rows)]
     budgets = sorted({r["budget"] for r in rows})
     head = ["method", "budget", "mean queries"] + [f"R² n {b}" for b in buckets] + ["R² n≥32", "removal r=1..5 (mean)", "s/item"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -315,7 +327,7 @@ def _plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    methods = [m for m in BENCH_METHODS if any(r["method"] == m for r in rows)]
     def line_plot(series: dict[str, list[tuple[float, float]]], path: Path, *, xlabel: str, ylabel: str,
                   title: str, base: int = 10) -> Path:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))

@@ -482,7 +482,7 @@ def _add_bench(sub: Any) -> None:
         help="compare explainers on real tasks",
         description=(bench.__doc__ or "").strip().splitlines()[0],
     )
-    methods = ",".join(METHODS)
+    methods = ",".join(bench.BENCH_METHODS)
     default_methods = ",".join(bench.DEFAULT_METHODS)
     p.add_argument("--task", choices=bench.DATASETS, default="sentiment", help="what to explain (default: sentiment)")
     p.add_argument("--data", default=None, help="CSV of items (default: ../shared/data/<task>.csv from the current directory)")
@@ -508,12 +508,12 @@ def _add_bench(sub: Any) -> None:
 
 def bench_config(args: argparse.Namespace) -> Any:
     """The :class:`~interspect.evaluation.bench.BenchConfig` that ``interspect bench`` options describe."""
-    from interspect.evaluation.bench import BenchConfig
+    from interspect.evaluation.bench import BENCH_METHODS, BenchConfig
 
     methods = tuple(m.strip() for m in str(args.methods).split(",") if m.strip())
     for m in methods:
-        if m not in METHODS:
-            raise UserError(f"--methods: unknown method {m!r}; accepted values: {', '.join(METHODS)}")
+        if m not in BENCH_METHODS:
+            raise UserError(f"--methods: unknown method {m!r}; accepted values: {', '.join(BENCH_METHODS)}")
     try:
         sizes = tuple(int(v) for v in str(args.synthetic_n).split(",") if v.strip())
     except ValueError as exc:
