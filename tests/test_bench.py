@@ -123,3 +123,10 @@ def test_method_auto_runs_through_the_bench_as_explain_would_run_it(tmp_path, ca
     assert float(row["r2"]) == pytest.approx(faithfulness(spectrum, game, n_test=60, seed=seed_of_test_masks(0)), abs=1e-5)
     assert f"chose {info['method']}" in capsys.readouterr().err
     assert "| auto | 400 |" in table
+    # A budget that holds all 2^n masks buys the exact spectrum, as explain(method="auto") does.
+    small = tmp_path / "s"
+    bench.run_bench(parse(["--task", "synthetic", "--synthetic-n", "8", "--limit", "1", "--methods", "auto",
+                           "--budget", "300", "--n-test", "40", "--no-removal", "--cache", "none", "--out", str(small)]))  # fmt: skip
+    (row,) = read(small / "results.csv")
+    assert int(row["n_queries"]) == 256 and float(row["r2"]) == pytest.approx(1.0)
+    assert "chose exact" in capsys.readouterr().err
