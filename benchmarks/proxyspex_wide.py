@@ -155,6 +155,22 @@ ROWS = [
     Row("four64", "fourier", 64, 1000, {"n_terms": 20, "max_degree": 3}),
 ]
 
+#: Shapes, sizes and budgets none of the choices above was tuned on (first run 2026-12-02, after the
+#: stacked last step was fixed): ``--rows holdout`` runs them; the default row set leaves them out.
+HOLDOUT = [
+    Row("h-hier32", "hier", 32, 600, {"n_top": 4, "min_degree": 2, "max_degree": 3}),
+    Row("h-hier200", "hier", 200, 4000, {"n_top": 10, "min_degree": 3, "max_degree": 5}),
+    Row("h-tanh512", "hier", 512, 5000, {"n_top": 8, "min_degree": 2, "max_degree": 4, "squash": "tanh"}),
+    Row("h-tanh64w", "hier", 64, 1500, {"n_top": 6, "min_degree": 2, "max_degree": 4, "squash": "tanh", "strength": 0.5}),
+    Row("h-sigm96", "hier", 96, 2000, {"n_top": 6, "min_degree": 2, "max_degree": 5, "squash": "sigmoid", "strength": 3.0}),
+    Row("h-noise96", "hier", 96, 3000, {"n_top": 6, "min_degree": 2, "max_degree": 4, "noise": 1.0}),
+    Row("h-tail96", "powerlaw", 96, 3000, {"n_terms": 500, "max_degree": 4, "exponent": 1.5}),
+    Row("h-tail48", "powerlaw", 48, 1000, {"n_terms": 200, "max_degree": 2, "exponent": 0.6}),
+    Row("h-mix64", "powerlaw", 64, 1500, {"n_terms": 200, "max_degree": 3, "exponent": 1.2, "top": 4, "squash": "tanh"}),
+    Row("h-four32", "fourier", 32, 600, {"n_terms": 12, "max_degree": 2}),
+    Row("h-four96", "fourier", 96, 4000, {"n_terms": 30, "max_degree": 5}),
+]
+
 
 def make_game(row: Row, seed: int) -> Any:
     from interspect import games
@@ -256,7 +272,7 @@ def ref_worker(name: str, seed: int, budget: int) -> None:
     from proxyspex_vs_reference import timed_approximate
     from shapiq.approximator.sparse import ProxySPEX
 
-    row = next(r for r in ROWS + llm_rows() if r.name == name)
+    row = next(r for r in ROWS + HOLDOUT + llm_rows() if r.name == name)
     game = row_game(row, seed)
     approx = ProxySPEX(n=row.n, index="FBII", max_order=row.n, random_state=seed)
     if row.kind == "llm":
@@ -354,7 +370,8 @@ def run_ours(row: Row, seed: int, budget: Any, *, method: str = "proxyspex", **o
 # ------------------------------------------------------------------------------------------ main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", nargs="+", default=None, help="row names or prefixes ('llm' = every model row)")
+    ap.add_argument("--rows", nargs="+", default=None,
+                    help="row names or prefixes ('llm' = every model row; 'holdout' = the rows no choice was tuned on)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--fresh-reference", action="store_true")
@@ -376,7 +393,9 @@ def main() -> None:
 
     rows = ROWS + llm_rows()
     if args.rows:
-        rows = [r for r in rows if any(r.name == w or r.name.startswith(w) for w in args.rows)]
+        wanted = [w for w in args.rows if w != "holdout"]
+        rows = [r for r in rows if any(r.name == w or r.name.startswith(w) for w in wanted)]
+        rows += [r for r in HOLDOUT if "holdout" in args.rows or r.name in wanted]
     if args.budget:
         from dataclasses import replace
 
