@@ -64,9 +64,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import lightgbm as lgb
+    import proxyspex_wide as W
     from sklearn.linear_model import RidgeCV
 
-    import proxyspex_wide as W
     from interspect import spex_budget
     from interspect.core.metrics import r2_score
     from interspect.core.parity import parity_design
