@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 
 import numpy as np
 import pytest
@@ -57,18 +56,16 @@ def test_masks_follow_a_replaced_hash_matrix():
 
 
 # Hashes printed by the code before the XOR-table masks and closed-form roots (commit 6c4e685):
-# the design's masks, every mask spex queried (in order), and the spectrum it returned.
+# the design's masks and every mask spex queried (in order).
 PINNED_DESIGN = "0e03b0c852c75e44b72c1812dcf221b7bb308612a2d453a1d04ca8a76e67ae7b"
 PINNED_RUNS = {
     (200, 10, 3, 6000): (
         3936,
         "066f7d33768d412da4e05d54fd16ccfedc4ef8ea9462d6facb137220acf33d2e",
-        "b0a94be2ed33377bc90af0ad0d713aaba8be05d64736d8db3138029e5af2584b",
     ),
     (3000, 20, 4, 30000): (
         23424,
         "1815e04c4adfe2e5e498a91ebcbdd737ef8eebc1d1e8579d0ca3f6bf12f409b8",
-        "bbedf316cbc0aab39d9741f9e3a92a1edb5458cb98db167e54258f3b4a44f677",
     ),
 }
 
@@ -81,7 +78,7 @@ def test_masks_are_those_of_the_old_code():
 @pytest.mark.parametrize("case", sorted(PINNED_RUNS))
 def test_same_queries_and_same_spectrum_as_the_old_code(case):
     n, terms, degree, budget = case
-    n_queries, queries_hash, spectrum_hash = PINNED_RUNS[case]
+    n_queries, queries_hash = PINNED_RUNS[case]
     g = games.SparseFourierGame(n, terms, degree, seed=1)
     h = hashlib.sha256()
 
@@ -92,8 +89,11 @@ def test_same_queries_and_same_spectrum_as_the_old_code(case):
     s = spex(f, n, budget, seed=0, batch_size=1000)
     assert s.n_queries == n_queries and h.hexdigest() == queries_hash
     assert sorted(s.fourier) == sorted(g.spectrum.fourier)
-    dump = json.dumps(sorted((list(k), v) for k, v in s.fourier.items()))
-    assert hashlib.sha256(dump.encode()).hexdigest() == spectrum_hash
+    # The values were pinned bit for bit too, but their last bits move with numpy/scipy releases
+    # (they did between two installs on 2026-12-02, the queries did not): the game's own spectrum
+    # is the reference, which exact recovery meets to rounding.
+    for k, v in g.spectrum.fourier.items():
+        assert s.fourier[k] == pytest.approx(v, abs=1e-10)
 
 
 @pytest.mark.parametrize("n,t", [(5, 1), (8, 2), (5, 3), (20, 3), (1, 4)])
