@@ -370,9 +370,9 @@ def auto_method(
     """``method="auto"``: SPEX's design and uniform masks, the winner chosen on held-out uniform
     masks (see the module docstring). ``budget`` may be an :class:`AutoBudget`.
 
-    Returns the spectrum and a record with ``method`` (``"spex"``, ``"proxyspex"`` or
-    ``"spex+proxyspex"``), ``reason``, ``r2_estimate`` and, for an automatic budget, ``rounds``
-    and ``stop``.
+    Returns the spectrum and a record with ``method`` (``"spex"``, ``"proxyspex"``,
+    ``"spex+proxyspex"``, or ``"exact"`` where the budget holds all ``2^n`` masks), ``reason``,
+    ``r2_estimate`` and, for an automatic budget, ``rounds`` and ``stop``.
 
     Examples
     --------
@@ -395,6 +395,14 @@ def auto_method(
     if isinstance(budget, AutoBudget):
         return _auto_auto(queries, n, budget, rng, spex_seed=spex_seed, fit_seed=fit_seed, max_degree=max_degree)
     budget = check_positive_int(budget, "budget", minimum=8)
+    from interspect.engines.registry import choose_method
+
+    method, reason = choose_method(n, budget, max_degree)
+    if method == "exact":
+        # A budget that holds every mask buys the exact spectrum; SPEX's design would repeat masks.
+        from interspect.engines.exact import exact
+
+        return exact(queries, n), {"method": "exact", "reason": f"auto: {reason}", "r2_estimate": None}
     keep = max(MIN_UNIFORM, math.ceil(UNIFORM_SHARE * budget))
     found = _spex_design(queries, n, budget - keep, seed=spex_seed, max_degree=max_degree) if budget > keep else None
     if found is None:

@@ -33,7 +33,6 @@ from interspect.engines.registry import (
     DEFAULT_N_TEST,
     DEFAULT_SEED,
     METHODS,
-    choose_method,
     get_method,
     run_method,
     seed_of_test_masks,
@@ -205,11 +204,7 @@ def _run_one(config: BenchConfig, item: Item, queries: Queries, method: str, bud
     t0 = time.perf_counter()
     try:
         chose = ""
-        if method == AUTO and choose_method(item.n, budget)[0] == "exact":
-            # As explain(method="auto") does: a budget that holds every mask buys the exact spectrum.
-            spectrum = run_method("exact", queries, item.n, budget, seed=config.seed)
-            chose = "  chose exact"
-        elif method == AUTO:
+        if method == AUTO:
             from interspect.engines.auto import auto_method
 
             spectrum, info = auto_method(queries, item.n, budget, seed=config.seed)
