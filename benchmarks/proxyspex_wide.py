@@ -394,8 +394,8 @@ def main() -> None:
     rows = ROWS + llm_rows()
     if args.rows:
         wanted = [w for w in args.rows if w != "holdout"]
-        rows = [r for r in rows if any(r.name == w or r.name.startswith(w) for w in wanted)]
-        rows += [r for r in HOLDOUT if "holdout" in args.rows or r.name in wanted]
+        holdout = HOLDOUT if "holdout" in args.rows else []
+        rows = [r for r in rows + HOLDOUT if r in holdout or any(r.name == w or r.name.startswith(w) for w in wanted)]
     if args.budget:
         from dataclasses import replace
 

@@ -89,9 +89,9 @@ def test_same_queries_and_same_spectrum_as_the_old_code(case):
     s = spex(f, n, budget, seed=0, batch_size=1000)
     assert s.n_queries == n_queries and h.hexdigest() == queries_hash
     assert sorted(s.fourier) == sorted(g.spectrum.fourier)
-    # The values were pinned bit for bit too, but their last bits move with numpy/scipy releases
-    # (they did between two installs on 2026-12-02, the queries did not): the game's own spectrum
-    # is the reference, which exact recovery meets to rounding.
+    # The values were pinned bit for bit too, but their last bits move with the installed numerical
+    # libraries (they did between two fresh installs of the same requirements on 2026-12-02, the
+    # queries did not): the game's own spectrum is the reference, which exact recovery meets to rounding.
     for k, v in g.spectrum.fourier.items():
         assert s.fourier[k] == pytest.approx(v, abs=1e-10)
 
