@@ -227,6 +227,104 @@ def test_proxyspex_is_deterministic_for_a_seed_and_batches_queries() -> None:
         proxyspex(g, 30, 500, progress="yes")
 
 
+def _thread_names(monkeypatch: pytest.MonkeyPatch, module: object, name: str, *, delay_first: float = 0.0) -> set[str]:
+    """Wrap ``module.name`` to record the threads it runs in (the first call can be delayed, so
+    that later calls finish first)."""
+    import threading
+    import time
+
+    seen: set[str] = set()
+    real = getattr(module, name)
+    lock = threading.Lock()
+    calls = [0]
+
+    def wrapped(*args: object, **kwargs: object) -> object:
+        with lock:
+            seen.add(threading.current_thread().name)
+            calls[0] += 1
+            first = calls[0] == 1
+        if first and delay_first:
+            time.sleep(delay_first)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapped)
+    return seen
+
+
+@pytest.mark.parametrize("budget", [400, 1300])
+def test_n_jobs_fits_side_by_side_and_changes_nothing(budget: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 400 samples: 3 tree depths, 5 folds; 1,300: max_degree only, 2 folds. Every part keeps its
+    # own generator, so the threads may finish in any order (the first selection is held back
+    # to make them) and the spectrum must still be the same.
+    import interspect.engines.proxy as px
+
+    g = games.HierarchicalGame(24, n_top=3, min_degree=2, max_degree=4, squash="tanh", seed=4)
+    serial = proxyspex(g, 24, budget, seed=3)
+    fits = _thread_names(monkeypatch, px, "_fit")
+    selections = _thread_names(monkeypatch, px, "select_terms", delay_first=0.3)
+    parallel = proxyspex(g, 24, budget, seed=3, n_jobs=2)
+    assert any(t.startswith("interspect-fit") for t in fits)  # the tree fits ran in worker threads
+    assert any(t.startswith("interspect-fit") for t in selections)
+    assert parallel == serial
+
+
+def test_tree_search_runs_its_configurations_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    from interspect.engines.proxy import fit as fit_module
+
+    X = uniform_masks(30, 600, np.random.default_rng(0))
+    y = games.HierarchicalGame(30, n_top=3, seed=2)(X)
+    one = fit_module.fit_proxy(X, y, max_degree=5, rng=np.random.default_rng(1))
+    names = _thread_names(monkeypatch, fit_module._Backend, "train")
+    two = fit_module.fit_proxy(X, y, max_degree=5, rng=np.random.default_rng(1), n_jobs=2)
+    assert any(t.startswith("interspect-fit") for t in names)
+    assert two.trials == one.trials and two.config == one.config
+    assert tree_spectrum_of(two) == tree_spectrum_of(one)
+
+
+def tree_spectrum_of(fit: object) -> dict[tuple[int, ...], float]:
+    from interspect.engines.proxy.tree_spectrum import ensemble_keytable
+
+    return ensemble_keytable(fit.ensemble, 30).to_dict()  # type: ignore[attr-defined]
+
+
+def test_an_error_in_a_fold_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    import interspect.engines.proxy as px
+
+    real = px.select_terms
+    calls = [0]
+
+    def failing(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        if calls[0] == 4:
+            raise RuntimeError("selection failed in a fold")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(px, "select_terms", failing)
+    with pytest.raises(RuntimeError, match="selection failed in a fold"):
+        proxyspex(games.HierarchicalGame(20, n_top=3, seed=1), 20, 300, seed=0, n_jobs=2)
+
+
+def test_n_jobs_reaches_the_automatic_budget_and_auto_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    import interspect.engines.proxy as px
+    from interspect.engines.auto import AutoBudget, auto_method, proxyspex_rounds
+
+    g = games.HierarchicalGame(20, n_top=3, seed=5)
+    auto = AutoBudget(max_budget=500)
+    serial = proxyspex(g, 20, auto, seed=0)
+    auto_serial = auto_method(g, 20, 600, seed=0)
+    names = _thread_names(monkeypatch, px, "_fit")
+    assert proxyspex(g, 20, auto, seed=0, n_jobs=2) == serial
+    assert any(t.startswith("interspect-fit") for t in names)
+    names.clear()
+    s, info = auto_method(g, 20, 600, seed=0, n_jobs=2)
+    assert any(t.startswith("interspect-fit") for t in names)
+    assert s == auto_serial[0] and info["method"] == auto_serial[1]["method"]
+    for call in (lambda: proxyspex(g, 20, "auto", n_jobs=0), lambda: proxyspex_rounds(g, 20, auto, n_jobs=0),
+                 lambda: auto_method(g, 20, 600, n_jobs=-1), lambda: px.fit_proxy(np.zeros((40, 20)), np.arange(40.0), max_degree=3, rng=np.random.default_rng(0), n_jobs=0)):
+        with pytest.raises(ValueError, match="n_jobs"):
+            call()
+
+
 def test_proxyspex_constant_function() -> None:
     s = proxyspex(lambda X: np.full(len(X), 2.5), 20, 64, seed=0)
     assert s.fourier == {(): 2.5} and s.n_queries == 64
@@ -256,6 +354,8 @@ def test_proxyspex_validates_arguments() -> None:
         proxyspex(g, 8, 3)
     with pytest.raises(ValueError, match="max_degree"):
         proxyspex(g, 8, 100, max_degree=0)
+    with pytest.raises(ValueError, match="n_jobs"):
+        proxyspex(g, 8, 100, n_jobs=0)
     with pytest.raises(ValueError, match="max_depth"):
         proxyspex(g, 8, 100, max_degree=3, proxy=lgb.LGBMRegressor(max_depth=6))
     with pytest.raises(TypeError, match="proxy must be"):

@@ -140,12 +140,13 @@ class _Recorder:
 
 
 def _fit(X: np.ndarray, y: np.ndarray, *, seed: int, max_degree: int, eligible: np.ndarray | None = None,
-         extra: dict[str, list[tuple[int, ...]]] | None = None, labels: np.ndarray | None = None) -> tuple[Spectrum, dict[str, Any]]:
+         extra: dict[str, list[tuple[int, ...]]] | None = None, labels: np.ndarray | None = None,
+         n_jobs: int | None = None) -> tuple[Spectrum, dict[str, Any]]:
     from interspect.engines.proxy import _spectrum_from_samples
 
     return _spectrum_from_samples(
         X, y, max_degree=max_degree, backend="lightgbm", estimator=None, rng=np.random.default_rng(seed),
-        n_jobs=None, energy=0.999, eligible=eligible, extra=extra, labels=labels,
+        n_jobs=n_jobs, energy=0.999, eligible=eligible, extra=extra, labels=labels,
     )
 
 
@@ -169,14 +170,14 @@ class _State:
 
 
 def _rounds(queries: Queries, n: int, auto: AutoBudget, state: _State, rng: np.random.Generator, *, fit_seed: int,
-            max_degree: int, history: list[dict[str, Any]]) -> tuple[Spectrum, dict[str, Any], str]:
+            max_degree: int, history: list[dict[str, Any]], n_jobs: int | None = None) -> tuple[Spectrum, dict[str, Any], str]:
     """Fit, then add uniform masks round by round until a stopping rule fires."""
     from interspect.engines.proxy.sampling import more_masks
 
     max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
     while True:
         s, info = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
-                       extra=state.extra, labels=state.labels)
+                       extra=state.extra, labels=state.labels, n_jobs=n_jobs)
         r2 = float(info.get("cv_r2", np.nan))
         history.append({"queries": int(len(state.X)), "r2_estimate": r2, "family": info.get("family"),
                         "fold_rows": _fold_rows(len(state.X), info.get("folds"))})
@@ -271,17 +272,21 @@ def proxyspex_rounds(
     *,
     seed: int | np.random.Generator | None = 0,
     max_degree: int = 5,
+    n_jobs: int | None = None,
 ) -> tuple[Spectrum, dict[str, Any]]:
     """ProxySPEX with ``budget="auto"``: rounds of uniform masks (see :class:`AutoBudget`).
 
     Returns the spectrum and a record: ``r2_estimate`` (the last round's cross-validated R², an
     *estimate* from the fit's own samples), ``rounds`` (queries and estimate per round) and
-    ``stop`` (``"target"``, ``"plateau"``, ``"max_budget"`` or ``"exhausted"``).
+    ``stop`` (``"target"``, ``"plateau"``, ``"max_budget"`` or ``"exhausted"``). ``n_jobs``:
+    threads for each round's fit, as in :func:`~interspect.engines.proxy.proxyspex`.
     """
     from interspect.engines.proxy.sampling import draw_masks
     from interspect.queries.layer import as_queries
 
     n = check_n(n)
+    if n_jobs is not None:
+        n_jobs = check_positive_int(n_jobs, "n_jobs")
     auto = auto or AutoBudget()
     max_budget = int(auto.max_budget or DEFAULT_MAX_BUDGET)
     rng = check_seed(seed)
@@ -294,10 +299,10 @@ def proxyspex_rounds(
     if len(X) == 2**n:
         from interspect.engines.proxy import _spectrum
 
-        return _spectrum(X, y, n, max_degree=max_degree, backend="lightgbm", estimator=None, rng=rng, n_jobs=None, energy=0.999), {
+        return _spectrum(X, y, n, max_degree=max_degree, backend="lightgbm", estimator=None, rng=rng, n_jobs=n_jobs, energy=0.999), {
             "r2_estimate": 1.0, "rounds": [{"queries": len(X), "r2_estimate": 1.0}], "stop": "exhausted"}
     state = _State(X, y, np.ones(len(X), dtype=bool), rng.integers(0, _LABELS, size=len(X)))
-    s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history)
+    s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history, n_jobs=n_jobs)
     return s, {"r2_estimate": history[-1]["r2_estimate"], "rounds": history, "stop": stop, "family": info.get("family"),
                "max_budget": max_budget}
 
@@ -366,13 +371,15 @@ def auto_method(
     *,
     seed: int | np.random.Generator | None = 0,
     max_degree: int = 5,
+    n_jobs: int | None = None,
 ) -> tuple[Spectrum, dict[str, Any]]:
     """``method="auto"``: SPEX's design and uniform masks, the winner chosen on held-out uniform
     masks (see the module docstring). ``budget`` may be an :class:`AutoBudget`.
 
     Returns the spectrum and a record with ``method`` (``"spex"``, ``"proxyspex"``,
     ``"spex+proxyspex"``, or ``"exact"`` where the budget holds all ``2^n`` masks), ``reason``,
-    ``r2_estimate`` and, for an automatic budget, ``rounds`` and ``stop``.
+    ``r2_estimate`` and, for an automatic budget, ``rounds`` and ``stop``. ``n_jobs``: threads
+    for the fits, as in :func:`~interspect.engines.proxy.proxyspex`.
 
     Examples
     --------
@@ -387,13 +394,15 @@ def auto_method(
     from interspect.queries.layer import as_queries
 
     n = check_n(n)
+    if n_jobs is not None:
+        n_jobs = check_positive_int(n_jobs, "n_jobs")
     rng = check_seed(seed)
     # SPEX gets the caller's seed itself (the same design as spex(..., seed=seed) would query).
     spex_seed = seed if isinstance(seed, int) else int(rng.integers(2**31 - 1))
     fit_seed = int(rng.integers(2**63))
     queries = as_queries(value_fn, n)
     if isinstance(budget, AutoBudget):
-        return _auto_auto(queries, n, budget, rng, spex_seed=spex_seed, fit_seed=fit_seed, max_degree=max_degree)
+        return _auto_auto(queries, n, budget, rng, spex_seed=spex_seed, fit_seed=fit_seed, max_degree=max_degree, n_jobs=n_jobs)
     budget = check_positive_int(budget, "budget", minimum=8)
     from interspect.engines.registry import choose_method
 
@@ -408,7 +417,7 @@ def auto_method(
     if found is None:
         from interspect.engines.proxy import proxyspex
 
-        s = proxyspex(queries, n, budget, seed=rng, max_degree=max_degree)
+        s = proxyspex(queries, n, budget, seed=rng, max_degree=max_degree, n_jobs=n_jobs)
         return s, {"method": "proxyspex", "reason": f"auto: budget {budget} leaves no room for SPEX's smallest design "
                    f"beside {keep} uniform masks: ProxySPEX", "r2_estimate": None}
     s_spex, Xs, ys = found
@@ -420,7 +429,7 @@ def auto_method(
     eligible = np.zeros(len(X), dtype=bool)
     eligible[: len(Xu)] = True
     extra = {"spex": sorted((k for k in s_spex.fourier if k), key=lambda k: (len(k), k))}
-    s, info = _fit(X, y, seed=fit_seed, max_degree=max_degree, eligible=eligible, extra=extra)
+    s, info = _fit(X, y, seed=fit_seed, max_degree=max_degree, eligible=eligible, extra=extra, n_jobs=n_jobs)
     return s, {"method": _method_of(info), "reason": _reason(info, len(Xs), len(Xu)),
                "r2_estimate": info.get("cv_r2"), "family_r2": info.get("family_r2"), "family": info.get("family"),
                "weights": info.get("weights")}
@@ -437,7 +446,7 @@ def _uniform_beside(Xs: np.ndarray, m: int, rng: np.random.Generator, more_masks
 
 
 def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Generator, *, spex_seed: int, fit_seed: int,
-               max_degree: int) -> tuple[Spectrum, dict[str, Any]]:
+               max_degree: int, n_jobs: int | None = None) -> tuple[Spectrum, dict[str, Any]]:
     """``method="auto"`` with ``budget="auto"``: ProxySPEX rounds; if the estimate levels off
     below :data:`PROBE_BELOW`, SPEX's design with what is left, then one more honest choice."""
     from interspect.engines.proxy.sampling import draw_masks
@@ -448,7 +457,7 @@ def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Genera
     y = queries(X)
     history: list[dict[str, Any]] = []
     state = _State(X, y, np.ones(len(X), dtype=bool), rng.integers(0, _LABELS, size=len(X)))
-    s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history)
+    s, info, stop = _rounds(queries, n, auto, state, rng, fit_seed=fit_seed, max_degree=max_degree, history=history, n_jobs=n_jobs)
     record: dict[str, Any] = {"method": "proxyspex", "rounds": history, "stop": stop, "r2_estimate": history[-1]["r2_estimate"],
                               "family": info.get("family"), "max_budget": max_budget,
                               "reason": f"auto: ProxySPEX rounds stopped ({stop}) at an estimated R² {history[-1]['r2_estimate']:.3f}"}
@@ -462,7 +471,7 @@ def _auto_auto(queries: Queries, n: int, auto: AutoBudget, rng: np.random.Genera
     state.add(Xs, ys, False, rng)
     state.extra = {"spex": sorted((k for k in s_spex.fourier if k), key=lambda k: (len(k), k))}
     s2, info2 = _fit(state.X, state.y, seed=fit_seed, max_degree=max_degree, eligible=state.eligible,
-                     extra=state.extra, labels=state.labels)
+                     extra=state.extra, labels=state.labels, n_jobs=n_jobs)
     history.append({"queries": int(len(state.X)), "r2_estimate": float(info2.get("cv_r2", np.nan)), "family": info2.get("family")})
     record.update({"method": _method_of(info2), "r2_estimate": history[-1]["r2_estimate"], "family": info2.get("family"),
                    "family_r2": info2.get("family_r2"), "weights": info2.get("weights"),

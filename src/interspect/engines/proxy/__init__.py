@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -14,10 +13,11 @@ from interspect.core.validation import check_memory, check_n, check_positive_int
 from interspect.engines.auto import AutoBudget
 from interspect.engines.proxy import sampling as _sampling
 from interspect.engines.proxy.crossfitting import crossfit, make_folds, ridge_mixture, stack
-from interspect.engines.proxy.fit import ProxyFit, TreeConfig, fit_proxy
+from interspect.engines.proxy.fit import ProxyFit, TreeConfig, fit_proxy, search_generators
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
 from interspect.engines.proxy.selection import select_terms
+from interspect.engines.proxy.threads import Split
 from interspect.engines.proxy.tree_spectrum import (
     ensemble_from_model,
     ensemble_keytable,
@@ -115,8 +115,16 @@ def proxyspex(
         of total) or ``"fit"`` (``0`` of ``1`` when fitting starts, ``1`` of ``1`` when done) —
         the same convention as :func:`interspect.engines.spex`.
     n_jobs : int, optional
-        Threads for the tree library and linear algebra (default 1: deterministic, and on a
-        busy machine extra OpenMP threads that spin-wait can make the fit many times slower).
+        Threads for fitting (default 1). The independent parts — the tree searches at each
+        depth and their candidate configurations, the cross-fit's folds — run side by side, the
+        threads shared among them (:mod:`interspect.engines.proxy.threads`; a part alone, such
+        as the first coarse tree fit, gets them all). Each part keeps its own generator, so the
+        result does not depend on the order they finish in; LightGBM and XGBoost gave the same
+        trees with one and two threads on the test games (they do not promise it), where
+        ``n_jobs=2`` gives the very spectrum of ``n_jobs=1``. The forward selection is many
+        small numpy steps that mostly hold the GIL, so two threads gain well under 2x
+        (1.0-1.6x on the wide benchmark, ``benchmarks/proxyspex_wide.py --n-jobs 2``). A regressor passed as ``proxy`` keeps
+        its own ``n_jobs`` inside each part.
     energy : float, default 0.999
         Smallest fraction of the proxy's non-constant Fourier energy its candidate terms hold.
     sampling : {"uniform", "paired", "stratified"}, default "uniform"
@@ -140,16 +148,16 @@ def proxyspex(
     """
     n = check_n(n)
     max_degree = check_positive_int(max_degree, "max_degree")
+    if n_jobs is not None:
+        n_jobs = check_positive_int(n_jobs, "n_jobs")
     if isinstance(budget, str | AutoBudget):
         from interspect.engines.auto import proxyspex_rounds, resolve_budget
 
         auto = resolve_budget(budget)
         if not (isinstance(proxy, str) and proxy == "lightgbm" and sampling == "uniform" and energy == 0.999):
             raise ValueError("budget='auto' uses the default proxy ('lightgbm'), sampling ('uniform') and energy (0.999)")
-        return proxyspex_rounds(value_fn, n, auto, seed=seed, max_degree=max_degree)[0]
+        return proxyspex_rounds(value_fn, n, auto, seed=seed, max_degree=max_degree, n_jobs=n_jobs)[0]
     budget = check_positive_int(budget, "budget", minimum=8)
-    if n_jobs is not None:
-        n_jobs = check_positive_int(n_jobs, "n_jobs")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     if not (isinstance(energy, int | float) and 0.0 < energy <= 1.0):
@@ -196,7 +204,7 @@ def _n_folds(m: int) -> int:
     return 5 if m <= 1000 else 2
 
 
-def _supports(
+def _fit(
     X: np.ndarray,
     y: np.ndarray,
     *,
@@ -205,48 +213,40 @@ def _supports(
     estimator: Any,
     rng: np.random.Generator,
     n_jobs: int | None,
-    energy: float,
     only: TreeConfig | None = None,
-) -> tuple[dict[str, list[tuple[int, ...]]], Any, TreeConfig | None]:
-    """The pipeline on one set of samples: tree fit, tree spectrum, candidate supports.
-
-    Families: ``"select"`` (hierarchical forward selection over the proxy's terms and their
-    neighbours), ``"cut"`` (the largest tree coefficients holding 99% of its non-constant
-    energy) and ``"pool"`` (holding ``energy`` of it). Returns the families, the selection and
-    the tree configuration chosen (``only`` fixes it, see :func:`fit_proxy`).
-    """
-    m, n = X.shape
+) -> ProxyFit | None:
+    """The tree proxy fitted to one set of samples (``None`` for constant outputs); ``only``
+    fixes its configuration (see :func:`fit_proxy`)."""
+    n = X.shape[1]
     if np.ptp(y) == 0.0:
-        return {f: [] for f in _FAMILIES}, None, None
+        return None
     if estimator is not None:
         from sklearn.base import clone
 
         model = clone(estimator).fit(X.astype(np.float32), y)
         ens = ensemble_from_model(model)
-        fit = ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
-    else:
-        fit = fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs, only=only)
+        return ProxyFit(ens, {}, float("nan"), ens.n_trees, np.arange(n))
+    return fit_proxy(X, y, max_degree=max_degree, backend=backend, rng=rng, n_jobs=n_jobs, only=only)
+
+
+def _supports(X: np.ndarray, y: np.ndarray, fit: ProxyFit | None, *, max_degree: int, energy: float) -> tuple[dict[str, list[tuple[int, ...]]], Any]:
+    """The candidate supports from one proxy fit on ``(X, y)``.
+
+    Families: ``"select"`` (hierarchical forward selection over the proxy's terms and their
+    neighbours), ``"cut"`` (the largest tree coefficients holding 99% of its non-constant
+    energy) and ``"pool"`` (holding ``energy`` of it). Returns the families and the selection.
+    """
+    m, n = X.shape
+    if fit is None:
+        return {f: [] for f in _FAMILIES}, None
     max_terms = max(1, min(m // 4, _MAX_TERMS))
     table = ensemble_keytable(fit.ensemble, n)
     pool = table.keys(truncate_table(table, energy=energy, max_terms=max_terms))
     cut = table.keys(truncate_table(table, energy=min(energy, _CUT_ENERGY), max_terms=max_terms))
     sel = select_terms(X, y, pool=pool, max_degree=max_degree, max_terms=max_terms)
-    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel, fit.config
+    return {"select": list(sel.keys), "cut": cut, "pool": pool}, sel
 
 
-def _one_blas_limit(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` under one BLAS thread limit (``n_jobs``): entering threadpool_limits scans the
-    loaded libraries (~5 ms), which once per fold and depth was a tenth of a small fit's time."""
-
-    @functools.wraps(fn)
-    def limited(*args: Any, n_jobs: int | None, **kwargs: Any) -> Any:
-        with threadpool_limits(limits=n_jobs or 1, user_api="blas"):
-            return fn(*args, n_jobs=n_jobs, **kwargs)
-
-    return limited
-
-
-@_one_blas_limit
 def _spectrum_from_samples(
     X: np.ndarray,
     y: np.ndarray,
@@ -266,7 +266,8 @@ def _spectrum_from_samples(
     ``eligible`` marks the uniformly random rows, the only ones held out for scoring (default:
     all). ``extra`` adds fixed candidate supports found elsewhere (e.g. SPEX's, from rows that
     are never scored), each also united with the selection's terms. ``labels`` fixes each row's
-    fold (see :func:`~interspect.engines.proxy.crossfitting.make_folds`).
+    fold (see :func:`~interspect.engines.proxy.crossfitting.make_folds`). ``n_jobs`` threads
+    run the independent parts side by side (:mod:`interspect.engines.proxy.threads`).
     """
     m, n = X.shape
     if np.ptp(y) == 0.0:
@@ -281,14 +282,17 @@ def _spectrum_from_samples(
     depths = [max_degree] + [d for d in _SHALLOW_DEPTHS if d < max_degree and m <= _SHALLOW_ROWS[d]]
     if estimator is not None:
         depths = [max_degree]
+    common = {"backend": backend, "estimator": estimator}
 
-    def families(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: dict[int, TreeConfig | None]) -> tuple[dict[str, list[tuple[int, ...]]], Any, dict[int, TreeConfig | None]]:
+    def fits(Xt: np.ndarray, yt: np.ndarray, gen: np.random.Generator, only: dict[int, TreeConfig | None], threads: int) -> dict[int, ProxyFit | None]:
+        # In depth order: the fits draw from the same generator.
+        return {d: _fit(Xt, yt, max_degree=d, rng=gen, n_jobs=threads, only=only.get(d), **common) for d in depths}
+
+    def families(Xt: np.ndarray, yt: np.ndarray, fitted: dict[int, ProxyFit | None]) -> tuple[dict[str, list[tuple[int, ...]]], Any]:
         found: dict[str, list[tuple[int, ...]]] = {}
-        configs: dict[int, TreeConfig | None] = {}
         sel = None
         for d in depths:
-            got, s_d, configs[d] = _supports(Xt, yt, rng=gen, only=only.get(d), max_degree=d, backend=backend,
-                                             estimator=estimator, n_jobs=n_jobs, energy=energy)
+            got, s_d = _supports(Xt, yt, fitted[d], max_degree=d, energy=energy)
             tag = "" if d == max_degree else f"@{d}"
             found.update({f"{name}{tag}": keys for name, keys in got.items()})
             if d == max_degree:
@@ -296,30 +300,47 @@ def _spectrum_from_samples(
         for name, keys in extra.items():
             found[name] = list(keys)
             found[f"{name}+select"] = list(dict.fromkeys([*keys, *found["select"]]))
-        return found, sel, configs
+        return found, sel
 
     # Folds by the total number of rows (what each fold's pipeline costs); only the eligible
     # rows are held out, and there must be enough of them.
     k = _n_folds(m) if eligible is None or np.count_nonzero(eligible) >= _MIN_CV_ROWS else 0
     cv_rng = np.random.default_rng(rng.integers(2**63))
-    # The fit on all samples first: its tree configuration (chosen on its own holdout) is the
-    # one every fold then fits, instead of searching again.
-    found, sel, only = families(X, y, rng, {})
-    cv = None
-    if k:
-        folds = make_folds(m, k, cv_rng, eligible=eligible, labels=labels)
-        seeds = cv_rng.integers(2**63, size=k)
-        cv = crossfit(X, y, lambda Xt, yt, j: families(Xt, yt, np.random.default_rng(seeds[j]), only)[0], folds=folds)
-    if cv is None:
-        # Too few samples to hold any out: the selection's own fit.
-        keys, const, coef = list(sel.keys), sel.const, sel.coef
-        err = sel.gcv
-    else:
-        # The candidates' held-out predictions combined (see crossfitting.stack), refitted on all samples.
-        st = stack(cv, y)
-        parts = [(found[f] if f else [], a, w) for f, (a, w) in st.weights.items()]
-        keys, const, coef = ridge_mixture(parts, X, y)
-        err = (1.0 - st.r2) * float(np.var(y))
+    # The tree searches on all samples first: the configuration each depth chose on its own
+    # holdout is the one every fold then fits, instead of searching again. Side by side where
+    # n_jobs allows, each on the generator it would have met in turn (same trees, any order).
+    gens = search_generators(rng, m, len(depths)) if estimator is None else [rng] * len(depths)
+    sp = Split(n_jobs, tasks=len(depths))
+    with threadpool_limits(limits=sp.per_task, user_api="blas"), sp:
+        found_fits = sp.map(lambda i: _fit(X, y, max_degree=depths[i], rng=gens[i], n_jobs=sp.per_task, **common), range(len(depths)))
+    full = dict(zip(depths, found_fits))
+    only = {d: f.config if f is not None else None for d, f in full.items()}
+    # Then, side by side: the candidates on all samples and each fold's whole pipeline (each fold
+    # with its own generator, so the result does not depend on the order they run in). The BLAS
+    # limit is entered first so that it holds until the last task is done.
+    sp = Split(n_jobs, tasks=1 + k)
+    with threadpool_limits(limits=sp.per_task, user_api="blas"), sp:
+        full_families = sp.submit(lambda: families(X, y, full))
+        cv = None
+        if k:
+            folds = make_folds(m, k, cv_rng, eligible=eligible, labels=labels)
+            seeds = cv_rng.integers(2**63, size=k)
+
+            def fold(Xt: np.ndarray, yt: np.ndarray, j: int) -> dict[str, list[tuple[int, ...]]]:
+                return families(Xt, yt, fits(Xt, yt, np.random.default_rng(seeds[j]), only, sp.per_task))[0]
+
+            cv = crossfit(X, y, fold, folds=folds, map=sp.map)
+        found, sel = full_families()
+        if cv is None:
+            # Too few samples to hold any out: the selection's own fit.
+            keys, const, coef = list(sel.keys), sel.const, sel.coef
+            err = sel.gcv
+        else:
+            # The candidates' held-out predictions combined (see crossfitting.stack), refitted on all samples.
+            st = stack(cv, y)
+            parts = [(found[f] if f else [], a, w) for f, (a, w) in st.weights.items()]
+            keys, const, coef = ridge_mixture(parts, X, y)
+            err = (1.0 - st.r2) * float(np.var(y))
     keys, coef = _prune(keys, coef, err, float(np.var(y)))
     fourier = {(): float(const)}
     fourier.update(zip(keys, coef.tolist()))

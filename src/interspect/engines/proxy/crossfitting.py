@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -133,7 +134,7 @@ def _eigen_ridge(gram: np.ndarray, b: np.ndarray, mu: np.ndarray, ybar: float, m
                  alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ridge fits (unpenalised constant) from centred normal equations for every penalty in
     ``alphas`` at once: constants ``(penalties,)`` and coefficients ``(terms, penalties)``."""
-    s2, V = scipy.linalg.eigh(gram, driver="evd")
+    s2, V = np.linalg.eigh(gram)  # releases the GIL (see ridge.ridge_gcv)
     s2 = np.clip(s2, 0.0, None)
     z = V.T @ b
     # Directions with no sample variance get no weight (α = 0 is then the minimum-norm fit).
@@ -171,6 +172,7 @@ def crossfit(
     *,
     folds: list[tuple[np.ndarray, np.ndarray]],
     alphas: np.ndarray = ALPHAS,
+    map: Callable[[Callable[[int], Any], Sequence[int]], Sequence[Any]] | None = None,
 ) -> CrossFit:
     """Score every (support family, penalty) on held-out folds; see the module docstring.
 
@@ -185,6 +187,9 @@ def crossfit(
         From :func:`make_folds`.
     alphas : array
         Absolute ridge penalties to try.
+    map : callable, optional
+        ``map(fn, fold_indices) -> results in order``, to run the folds' pipelines side by side
+        (e.g. :meth:`interspect.engines.proxy.threads.Split.map`); default: one after another.
 
     Returns
     -------
@@ -204,8 +209,9 @@ def crossfit(
     terms: dict[str, list[int]] = {}
     oof: dict[str, np.ndarray] = {}
     sst = 0.0
-    for j, (tr, va) in enumerate(folds):
-        found = supports(X[tr], y[tr], j)
+    run = map or (lambda fn, items: [fn(i) for i in items])
+    pipelines = run(lambda j: supports(X[folds[j][0]], y[folds[j][0]], j), range(len(folds)))
+    for (tr, va), found in zip(folds, pipelines):
         if scores and {f for f, _ in scores} != set(found):
             raise ValueError("supports() must return the same families for every fold")
         sst += float(np.sum((y[va] - np.mean(y[tr])) ** 2))

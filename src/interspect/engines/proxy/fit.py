@@ -17,15 +17,18 @@ proxy's terms, see :mod:`interspect.engines.proxy.selection`, it made no differe
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from interspect.core.metrics import r2_score
+from interspect.core.validation import check_positive_int
+from interspect.engines.proxy.threads import Split
 from interspect.engines.proxy.tree_spectrum import TreeEnsemble, ensemble_from_model
 
-__all__ = ["fit_proxy", "ProxyFit", "TreeConfig"]
+__all__ = ["fit_proxy", "search_generators", "ProxyFit", "TreeConfig"]
 
 # A feature whose splits explain less than this share of the coarse fit's total gain is dropped.
 # (Irrelevant columns get ~1e-4 of it from fitting noise, relevant ones orders of magnitude more.)
@@ -189,13 +192,14 @@ def fit_proxy(
     cross-fitting's folds do once the fit on all samples has chosen it.
     """
     m, n = X.shape
-    n_jobs = n_jobs or 1  # OpenMP threads busy-wait: on a shared machine more threads can be far slower
-    seed = int(rng.integers(2**31 - 1))
-    be = _Backend(backend, n_jobs, seed)
+    # OpenMP threads busy-wait: on a shared machine more threads can be far slower.
+    n_jobs = 1 if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
     Xf = X.astype(np.float32)
     if only is not None:
+        be = _Backend(backend, n_jobs, int(rng.integers(2**31 - 1)))
         return _fit_fixed(be, Xf, y, max_degree=max_degree, screen=screen, config=only)
-    perm = rng.permutation(m)
+    seed, perm = _search_draws(rng, m)
+    be = _Backend(backend, n_jobs, seed)
     n_va = max(1, int(round(holdout * m))) if m >= 20 else 0
     va, tr = perm[:n_va], perm[n_va:]
     min_leaf = int(np.clip(len(tr) // 500, 2, 20))
@@ -212,26 +216,56 @@ def fit_proxy(
 
     fitted: list[tuple[float, int, float, Any, int, np.ndarray]] = []
 
-    def run(depth: int, lr: float, rounds: int, cols: np.ndarray) -> None:
+    def run(depth: int, lr: float, rounds: int, cols: np.ndarray, be: _Backend = be) -> tuple[float, int, float, Any, int, np.ndarray]:
         model, best, r2 = be.train(Xtr[:, cols], ytr, Xva[:, cols], yva, depth=depth, lr=lr, rounds=rounds, patience=max(20, int(3 / lr)), min_leaf=min_leaf)
-        trials.append({"depth": depth, "learning_rate": lr, "n_trees": best, "holdout_r2": r2, "n_features": len(cols)})
-        fitted.append((r2, depth, lr, model, best, cols))
+        return r2, depth, lr, model, best, cols
 
     # 1) A quick, coarse fit on all features; it also tells which features the trees use.
-    run(deep, 0.3, 150, features)
+    fitted.append(run(deep, 0.3, 150, features))
     screen_trees = 0
     if screen and n > 32:
         _, _, _, model, screen_trees, _ = fitted[0]
         features = _screen(be, model, screen_trees, n)
-    # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees.
+    # 2) A finer learning rate on the screened columns, with the deepest and with shallow trees,
+    # side by side where n_jobs allows (the fits are independent; same seed, same trees).
     # (A third, smaller learning rate was tried too: many more trees, no better final R².)
     configs = [(depth, _LR) for depth in dict.fromkeys((deep, shallow))]
-    for depth, lr in configs:
-        run(depth, lr, 3000, features)
+    with Split(n_jobs, tasks=len(configs)) as sp:
+        inner = _Backend(backend, sp.per_task, seed)
+        fitted += sp.map(lambda c: run(c[0], c[1], 3000, features, inner), configs)
+    for r2, depth, lr, _, best, cols in fitted:
+        trials.append({"depth": depth, "learning_rate": lr, "n_trees": best, "holdout_r2": r2, "n_features": len(cols)})
     r2, depth, lr, model, best, cols = max(fitted, key=lambda c: c[0])
     ens = be.ensemble(model, best).remap(cols)
     params = {"depth": depth, "learning_rate": lr, "min_data_in_leaf": min_leaf}
     return ProxyFit(ens, params, r2, best, cols, trials, TreeConfig(depth, lr, best, screen_trees))
+
+
+def _search_draws(rng: np.random.Generator, m: int) -> tuple[int, np.ndarray]:
+    """What a search takes from ``rng``: the tree library's seed, then the holdout's permutation."""
+    return int(rng.integers(2**31 - 1)), rng.permutation(m)
+
+
+def search_generators(rng: np.random.Generator, m: int, count: int) -> list[np.random.Generator]:
+    """Generators for ``count`` searches on ``m`` samples that can run side by side: the ``i``-th
+    is ``rng`` as the ``i``-th of them would find it had they run one after another on it, and
+    ``rng`` is left where the last would leave it — so running them in any order, or at once,
+    fits the same trees as running them in turn.
+
+    Examples
+    --------
+    >>> a, b = np.random.default_rng(0), np.random.default_rng(0)
+    >>> gens = search_generators(a, 10, 2)
+    >>> _search_draws(b, 10)[0] == _search_draws(gens[0], 10)[0], _search_draws(b, 10)[0] == _search_draws(gens[1], 10)[0]
+    (True, True)
+    >>> int(a.integers(100)) == int(b.integers(100))
+    True
+    """
+    out = []
+    for _ in range(count):
+        out.append(copy.deepcopy(rng))
+        _search_draws(rng, m)
+    return out
 
 
 def _screen(be: _Backend, model: Any, n_trees: int, n: int) -> np.ndarray:
