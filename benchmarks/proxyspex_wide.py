@@ -5,6 +5,7 @@ Usage::
     python benchmarks/proxyspex_wide.py                    # every row, seeds 0 1 2
     python benchmarks/proxyspex_wide.py --rows tanh128 llm --seeds 0
     python benchmarks/proxyspex_wide.py --no-reference     # interspect only
+    python benchmarks/proxyspex_wide.py --n-jobs 2 --rows sigm64s --fresh-reference  # both on 2 workers
     python benchmarks/proxyspex_wide.py --part auto        # budget="auto" against 5,000 queries
     python benchmarks/proxyspex_wide.py --part method      # method="auto" against SPEX and ProxySPEX
     python benchmarks/proxyspex_wide.py --part auto-curve --traces T.json  # budget="auto" stopping rules
@@ -274,6 +275,15 @@ def ref_worker(name: str, seed: int, budget: int) -> None:
 
     row = next(r for r in ROWS + HOLDOUT + llm_rows() if r.name == name)
     game = row_game(row, seed)
+    jobs = int(os.environ.get("REF_GRID_JOBS", "1"))
+    if jobs > 1:
+        # shapiq 1.4.1 fixes its grid search and its LightGBM at one thread (n_jobs=1 in
+        # approximator/sparse/base.py); for --n-jobs the grid search's 5 folds × grid points are
+        # spread over `jobs` workers instead (a patched reference, labelled so in the tables).
+        import shapiq.approximator.sparse.base as ref_base
+        from sklearn.model_selection import GridSearchCV
+
+        ref_base.GridSearchCV = lambda *a, **k: GridSearchCV(*a, **{**k, "n_jobs": jobs})  # type: ignore[misc]
     approx = ProxySPEX(n=row.n, index="FBII", max_order=row.n, random_state=seed)
     if row.kind == "llm":
         # Its sampler pairs every mask with its complement: draw such pairs from the recording.
@@ -289,12 +299,16 @@ def ref_worker(name: str, seed: int, budget: int) -> None:
     print(json.dumps({"r2": _r2(s, game, row), "time": fit_time, "terms": terms}))
 
 
-def run_reference(row: Row, seed: int, budget: int, cache: dict[str, Any], *, fresh: bool = False) -> dict[str, Any]:
+def run_reference(row: Row, seed: int, budget: int, cache: dict[str, Any], *, fresh: bool = False, threads: int = 1) -> dict[str, Any]:
+    """The reference on one row (cached). ``threads`` > 1: its grid search patched to run on that
+    many workers (shapiq fixes it at one; see ref_worker), BLAS threads to match."""
     key = f"{row.name}|{seed}|{budget}|{row.describe()}|{json.dumps(row.params, sort_keys=True)}"
+    if threads != 1:
+        key += f"|grid_jobs={threads}"
     if key in cache and not fresh:
         return cache[key]
     cmd = [str(REF_PY), str(Path(__file__).resolve()), "--ref-worker", row.name, str(seed), str(budget)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS=str(threads), REF_GRID_JOBS=str(threads))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         raise RuntimeError(f"reference run failed: {res.stderr[-2000:]}")
@@ -368,6 +382,13 @@ def run_ours(row: Row, seed: int, budget: Any, *, method: str = "proxyspex", **o
 
 
 # ------------------------------------------------------------------------------------------ main
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", nargs="+", default=None,
@@ -376,6 +397,9 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--fresh-reference", action="store_true")
     ap.add_argument("--budget", type=int, default=None, help="run every row at this budget instead of its own")
+    ap.add_argument("--n-jobs", type=_positive, default=1,
+                    help="part same: interspect's n_jobs, and the workers of the reference's grid search, patched "
+                         "(shapiq fixes it at 1) (default 1)")
     ap.add_argument("--traces", type=Path, nargs="+", default=None,
                     help="auto-curve: trace files to read (the first is recorded, for --rows and --seeds, when missing)")
     ap.add_argument("--part", choices=["same", "auto", "auto-curve", "method", "sampling", "llm", "fill-reference"], default="same",
@@ -441,9 +465,9 @@ def part_same(rows: list[Row], args: argparse.Namespace) -> None:
     for row in rows:
         ours, refs = [], []
         for seed in args.seeds:
-            ours.append(run_ours(row, seed, row.budget))
+            ours.append(run_ours(row, seed, row.budget, **({"n_jobs": args.n_jobs} if args.n_jobs != 1 else {})))
             if not args.no_reference:
-                refs.append(run_reference(row, seed, row.budget, cache, fresh=args.fresh_reference))
+                refs.append(run_reference(row, seed, row.budget, cache, fresh=args.fresh_reference, threads=args.n_jobs))
         r2o = np.array([o["r2"] for o in ours])
         to = float(np.mean([o["time"] for o in ours]))
         if refs:
