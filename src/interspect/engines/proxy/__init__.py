@@ -43,19 +43,21 @@ _SHALLOW_DEPTHS = (3, 2)
 _SHALLOW_ROWS = {3: 1000, 2: 1000}
 
 
-def proxyspex_memory(n: int, budget: int) -> float:
+def proxyspex_memory(n: int, budget: int, n_jobs: int | None = None) -> float:
     """Lower estimate of ProxySPEX's peak memory in bytes: per mask, the 0/1 row and its draw
-    (``2n``), its float32 copy for the tree fit (``4n``), its key for de-duplication and its
-    output (about 150 bytes), and the held-out predictions cross-fitting keeps for stacking
-    (three supports × 16 penalties, float64: 384 bytes).
+    (``2n``), a float32 copy for each tree fit running at once (``4n`` each: one, or up to six
+    with ``n_jobs`` threads — the fit on all samples and five folds), its key for
+    de-duplication and its output (about 150 bytes), and the held-out predictions cross-fitting
+    keeps for stacking (three supports × 16 penalties, float64: 384 bytes).
 
     Examples
     --------
-    >>> proxyspex_memory(40, 1000)
-    774000.0
+    >>> proxyspex_memory(40, 1000), proxyspex_memory(40, 1000, n_jobs=2)
+    (774000.0, 934000.0)
     """
     rows = min(budget, 2**n) if n < 63 else budget
-    return float(rows) * (6 * n + 150 + 384)
+    at_once = min(max(n_jobs or 1, 1), 1 + 5)
+    return float(rows) * (2 * n + 4 * n * at_once + 150 + 384)
 
 
 def proxyspex(
@@ -162,7 +164,7 @@ def proxyspex(
         batch_size = check_positive_int(batch_size, "batch_size")
     if not (isinstance(energy, int | float) and 0.0 < energy <= 1.0):
         raise ValueError(f"energy must be a number in (0, 1], got {energy!r}")
-    check_memory(proxyspex_memory(n, budget), f"proxyspex with budget={budget:,} at n={n}")
+    check_memory(proxyspex_memory(n, budget, n_jobs), f"proxyspex with budget={budget:,} at n={n}" + (f" and n_jobs={n_jobs}" if n_jobs else ""))
     backend, estimator = _resolve_proxy(proxy, max_degree)
     rng = check_seed(seed)
 
