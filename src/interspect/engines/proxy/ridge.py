@@ -129,25 +129,25 @@ def ridge_gcv(
     rel = np.logspace(-8, 1, 28) if alphas is None else np.asarray(alphas, dtype=float)
     gram, b, mu, tss = eq.gram, eq.b, eq.mu, eq.tss
     per_size: list[tuple[float, int, float, np.ndarray, np.ndarray]] = []
-    for size in sizes:
-        # numpy's eigh (LAPACK syevd, divide and conquer) releases the GIL, scipy's does not: folds
-        # fitted in threads (n_jobs) then run side by side. It was also faster here (3.1 vs 4.6 ms at 250).
-        s2, V = np.linalg.eigh(gram[:size, :size])
-        s2 = np.clip(s2, 0.0, None)
-        z = V.T @ b[:size]  # = s_j · (u_jᵀ y)
-        with np.errstate(divide="ignore", invalid="ignore"):
+    pen = rel * m
+    # One errstate for the loop (entering it per size cost more than the arithmetic at small sizes).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for size in sizes:
+            # numpy's eigh (LAPACK syevd, divide and conquer) releases the GIL, scipy's does not:
+            # folds fitted in threads (n_jobs) then run side by side. It was also faster here.
+            s2, V = np.linalg.eigh(gram[:size, :size])
+            s2 = np.clip(s2, 0.0, None)
+            z = V.T @ b[:size]  # = s_j · (u_jᵀ y)
             uy2 = np.where(s2 > 1e-9 * m, z * z / s2, 0.0)
-        # Every penalty at once (rows: penalties, columns: eigen-directions).
-        pen = rel * m
-        shrink = s2[None, :] / (s2[None, :] + pen[:, None])
-        # ‖y − ŷ‖² = ‖yc‖² − Σ_j (u_jᵀy)² (1 − (α/(s²+α))²); (u_jᵀy)² = z_j²/s_j².
-        rss = np.maximum(tss - (uy2[None, :] * (1.0 - (1.0 - shrink) ** 2)).sum(axis=1), 0.0)
-        dof = shrink.sum(axis=1) + 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):
+            # Every penalty at once (rows: penalties, columns: eigen-directions).
+            shrink = s2[None, :] / (s2[None, :] + pen[:, None])
+            # ‖y − ŷ‖² = ‖yc‖² − Σ_j (u_jᵀy)² (1 − (α/(s²+α))²); (u_jᵀy)² = z_j²/s_j².
+            rss = np.maximum(tss - (uy2[None, :] * (1.0 - (1.0 - shrink) ** 2)).sum(axis=1), 0.0)
+            dof = shrink.sum(axis=1) + 1.0
             score = np.where(dof < m, rss / (1.0 - dof / m) ** 2, np.inf)
-        j = int(np.argmin(score))  # the first minimum: the smallest penalty among equals
-        best_a = (float(score[j]), float(pen[j])) if np.isfinite(score[j]) else (np.inf, 0.0)
-        per_size.append((best_a[0], size, best_a[1], s2, V))
+            j = int(np.argmin(score))  # the first minimum: the smallest penalty among equals
+            best_a = (float(score[j]), float(pen[j])) if np.isfinite(score[j]) else (np.inf, 0.0)
+            per_size.append((best_a[0], size, best_a[1], s2, V))
     # The smallest support within a hair of the best score: on exactly sparse data every larger
     # support also scores ~0, and the extra near-zero terms would only clutter the explanation.
     floor = min(p[0] for p in per_size)
