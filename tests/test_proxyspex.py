@@ -162,6 +162,24 @@ def test_selection_finds_true_terms_the_pool_lacks_and_drops_spurious_ones() -> 
     assert max(abs(got[k] - truth[k]) for k in got) < 1e-8
 
 
+def test_selection_column_store_matches_the_parity_design() -> None:
+    # The store grows past its first 64 columns and is asked for repeated and earlier keys.
+    from interspect.core.parity import parity_design
+    from interspect.engines.proxy.selection import _Columns, _missing_subsets
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(50, 12)).astype(np.uint8)
+    cols = _Columns(X)
+    seen: list[tuple[int, ...]] = []
+    for _ in range(6):
+        keys = [tuple(sorted(rng.choice(12, size=int(rng.integers(1, 5)), replace=False).tolist())) for _ in range(30)]
+        keys += seen[:5] + keys[:2]
+        seen += keys
+        got = cols.design(keys)
+        assert got.flags.c_contiguous and np.array_equal(got, parity_design(keys, X, np.float32))
+    assert _missing_subsets([(1, 2, 3), (1, 2)]) == [(1,), (1, 3), (2,), (2, 3), (3,)]
+
+
 def test_selection_adds_nothing_to_pure_noise() -> None:
     X = uniform_masks(30, 500, np.random.default_rng(2))
     y = np.random.default_rng(3).normal(size=500)
