@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from interspect.core.spectrum import Spectrum
 from interspect.core.validation import check_memory, check_n, check_positive_int, check_seed
@@ -17,7 +16,7 @@ from interspect.engines.proxy.fit import ProxyFit, TreeConfig, fit_proxy, search
 from interspect.engines.proxy.ridge import ridge_refit
 from interspect.engines.proxy.sampling import uniform_masks
 from interspect.engines.proxy.selection import select_terms
-from interspect.engines.proxy.threads import Split
+from interspect.engines.proxy.threads import Split, blas_threads
 from interspect.engines.proxy.tree_spectrum import (
     ensemble_from_model,
     ensemble_keytable,
@@ -124,9 +123,9 @@ def proxyspex(
         result does not depend on the order they finish in; LightGBM and XGBoost gave the same
         trees with one and two threads on the test games (they do not promise it), where
         ``n_jobs=2`` gives the very spectrum of ``n_jobs=1``. The forward selection is many
-        small numpy steps that mostly hold the GIL, so two threads gain well under 2x
-        (1.0-1.6x on the wide benchmark, ``benchmarks/proxyspex_wide.py --n-jobs 2``). A regressor passed as ``proxy`` keeps
-        its own ``n_jobs`` inside each part.
+        small numpy steps that mostly hold the GIL, so two threads gain well under 2x (1.0-1.4x
+        on the wide benchmark, ``benchmarks/proxyspex_wide.py --n-jobs 2``). A regressor passed
+        as ``proxy`` keeps its own ``n_jobs`` inside each part.
     energy : float, default 0.999
         Smallest fraction of the proxy's non-constant Fourier energy its candidate terms hold.
     sampling : {"uniform", "paired", "stratified"}, default "uniform"
@@ -313,7 +312,7 @@ def _spectrum_from_samples(
     # n_jobs allows, each on the generator it would have met in turn (same trees, any order).
     gens = search_generators(rng, m, len(depths)) if estimator is None else [rng] * len(depths)
     sp = Split(n_jobs, tasks=len(depths))
-    with threadpool_limits(limits=sp.per_task, user_api="blas"), sp:
+    with blas_threads(sp.per_task), sp:
         found_fits = sp.map(lambda i: _fit(X, y, max_degree=depths[i], rng=gens[i], n_jobs=sp.per_task, **common), range(len(depths)))
     full = dict(zip(depths, found_fits))
     only = {d: f.config if f is not None else None for d, f in full.items()}
@@ -321,7 +320,7 @@ def _spectrum_from_samples(
     # with its own generator, so the result does not depend on the order they run in). The BLAS
     # limit is entered first so that it holds until the last task is done.
     sp = Split(n_jobs, tasks=1 + k)
-    with threadpool_limits(limits=sp.per_task, user_api="blas"), sp:
+    with blas_threads(sp.per_task), sp:
         full_families = sp.submit(lambda: families(X, y, full))
         cv = None
         if k:
