@@ -465,7 +465,7 @@ def part_same(rows: list[Row], args: argparse.Namespace) -> None:
     for row in rows:
         ours, refs = [], []
         for seed in args.seeds:
-            ours.append(run_ours(row, seed, row.budget, **({"n_jobs": args.n_jobs} if args.n_jobs != 1 else {})))
+            ours.append(run_ours(row, seed, row.budget, n_jobs=args.n_jobs))
             if not args.no_reference:
                 refs.append(run_reference(row, seed, row.budget, cache, fresh=args.fresh_reference, threads=args.n_jobs))
         r2o = np.array([o["r2"] for o in ours])

@@ -61,10 +61,10 @@ def parity_design(keys: Sequence[Key], X: np.ndarray, dtype: type = np.float64) 
     m, n = X.shape
     if not keys:
         return np.zeros((m, 0), dtype=dtype)
-    degree = max(map(len, keys))
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    degree = int(lengths.max())
     if m * len(keys) * max(degree, 1) > _GATHER_WORK:
         return parity_signs(membership(keys, n), X).T.astype(dtype)
-    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
     flat = np.fromiter((i for k in keys for i in k), dtype=np.intp, count=int(lengths.sum()))
     # Only the features some key uses are copied, then an all-zero column that pads short keys:
     # idx[c, j] is the column of the j-th feature of key c.
