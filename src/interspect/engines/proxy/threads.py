@@ -76,7 +76,7 @@ _CONTROLLER_LOCK = threading.Lock()
 def blas_threads(limit: int) -> AbstractContextManager[Any]:
     """At most ``limit`` BLAS threads inside the ``with`` block (process-wide, as BLAS's own
     setting is). The loaded libraries are found once per process: ``threadpool_limits`` looks
-    for them on every entry (about 5 ms, a few percent of a fit at a few hundred samples).
+    for them on every entry, which showed in profiles of fits at a few hundred samples.
 
     Examples
     --------
